@@ -1,0 +1,28 @@
+"""Shared pytest setup: quiet Ray settings, GPU marker, and the generated-media fixtures.
+
+Fixture modules live beside this file, one per area, and are registered here.
+"""
+
+import os
+
+import pytest
+
+# Ray: quiet and local (see ../shared/STACK.md), set before any test imports ray.
+os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+pytest_plugins = ["fixtures_media"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked `gpu` on machines without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
