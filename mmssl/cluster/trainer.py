@@ -1,0 +1,73 @@
+"""Build and run Ray Train's TorchTrainer for a RunSpec; summarise the result."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray.train
+from ray.train.torch import TorchConfig, TorchTrainer
+
+from mmssl.train.config import RunSpec
+from mmssl.train.worker import run_dir, train_worker
+
+
+@dataclass
+class RunSummary:
+    run_dir: str
+    checkpoint: str | None
+    metrics: dict
+    wall_time_s: float
+
+    def describe(self) -> str:
+        m = self.metrics
+        lines = [
+            "run finished",
+            f"  wall time:        {self.wall_time_s:.1f} s (training {m.get('train_time_s', float('nan')):.1f} s)",
+            f"  steps:            {m.get('step')} (epoch {m.get('epoch')})",
+            f"  final loss:       {m.get('loss', float('nan')):.4f}",
+            f"  throughput:       {m.get('samples_per_s', float('nan')):.1f} samples/s (last interval, all workers)",
+            f"  loader wait:      {100 * m.get('loader_wait_fraction', float('nan')):.1f}% of step time",
+            f"  samples skipped:  {m.get('samples_skipped', 0)} (failed to decode)",
+            f"  last checkpoint:  {self.checkpoint}",
+            f"  run directory:    {self.run_dir} (tensorboard --logdir {Path(self.run_dir) / 'tensorboard'})",
+        ]
+        return "\n".join(lines)
+
+
+def run_training(spec: RunSpec) -> RunSummary:
+    """Fit `spec` with one worker per GPU (or CPU workers on gloo); Ray must already be initialised."""
+    if spec.cluster.name is None:
+        spec.cluster.name = f"{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    directory = run_dir(spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    resources = {"CPU": spec.cluster.cpus_per_worker}
+    if spec.cluster.use_gpu:
+        resources["GPU"] = 1
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config={"spec": spec},
+        torch_config=TorchConfig(backend="nccl" if spec.cluster.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=spec.cluster.num_workers, use_gpu=spec.cluster.use_gpu, resources_per_worker=resources
+        ),
+        run_config=ray.train.RunConfig(
+            name=spec.cluster.name,
+            storage_path=str(directory.parent),
+            failure_config=ray.train.FailureConfig(max_failures=spec.cluster.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=spec.train.keep_checkpoints),
+        ),
+    )
+    started = time.perf_counter()
+    result = trainer.fit()
+    summary = RunSummary(
+        run_dir=str(directory),
+        checkpoint=result.checkpoint.path if result.checkpoint else None,
+        metrics=dict(result.metrics or {}),
+        wall_time_s=time.perf_counter() - started,
+    )
+    (directory / "summary.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))
+    return summary

@@ -1,0 +1,83 @@
+"""Typed configuration shared by every recipe: optimisation, the training loop, and the cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class OptimConfig:
+    """SGD with momentum and a cosine schedule, the PIRL paper's recipe (lr 0.12 at batch 1024)."""
+
+    base_lr: float = 0.12
+    base_batch_size: int = 1024  # lr scales linearly with the global batch: lr = base_lr * B / base_batch_size
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.0  # cosine decays to base lr * this
+
+    def __post_init__(self) -> None:
+        if self.base_lr <= 0 or self.base_batch_size <= 0:
+            raise ValueError(f"optim: base_lr ({self.base_lr}) and base_batch_size ({self.base_batch_size}) must be > 0")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"optim.momentum={self.momentum}: must be in [0, 1)")
+        if self.warmup_steps < 0 or not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError("optim: warmup_steps must be >= 0 and final_lr_fraction in [0, 1]")
+
+
+@dataclass
+class TrainConfig:
+    """The loop: how long, how big, how often to log and checkpoint."""
+
+    epochs: int = 200
+    max_steps: int | None = None  # stop early after this many steps (None: run all epochs)
+    batch_size: int = 32  # per worker, as in the paper (32 GPUs x 32)
+    checkpoint_every_steps: int = 1000
+    keep_checkpoints: int = 3
+    log_every_steps: int = 20
+    seed: int = 0
+    loader_threads: int = 4  # DALI CPU threads per worker
+    torch_threads: int = 0  # intra-op threads per CPU worker (0: the worker's CPU share)
+    bf16: bool = True  # autocast on GPU (ignored on CPU)
+    fail_at_step: int | None = None  # fault injection for tests: rank `fail_rank` dies once at this step
+    fail_rank: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "loader_threads"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name}={getattr(self, name)}: must be a positive integer")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ValueError(f"train.max_steps={self.max_steps}: must be positive or none")
+
+
+@dataclass
+class ClusterConfig:
+    """Where to run: an existing Ray cluster (`address`) or a local one, and how many workers."""
+
+    address: str | None = None  # "auto" or "ray://host:10001"; None starts a local Ray
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    storage_path: str = "~/mmssl_runs"
+    name: str | None = None  # run name; re-using a name resumes that run
+    max_failures: int = 3  # restarts after worker failures before giving up
+
+    def __post_init__(self) -> None:
+        if self.num_workers <= 0:
+            raise ValueError(f"cluster.num_workers={self.num_workers}: must be >= 1")
+        if self.cpus_per_worker <= 0:
+            raise ValueError(f"cluster.cpus_per_worker={self.cpus_per_worker}: must be > 0")
+
+
+@dataclass
+class RunSpec:
+    """Everything a worker needs, picklable: which method and pipeline, on which data, how."""
+
+    method: str  # key of mmssl.objectives.METHODS
+    method_config: object
+    pipeline: str  # name understood by mmssl.pipelines.loader.build_loader
+    data_dir: str
+    pipeline_options: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)

@@ -1,0 +1,182 @@
+"""The per-worker training loop that Ray Train runs on every rank: batch -> step -> report.
+
+Each worker builds its reader shard (`shard_id` = world rank), its method (networks + objective
+state such as its memory-bank shard), wraps the networks in DDP, and resumes from the run's latest
+checkpoint when there is one. Every rank calls `ray.train.report` equally often (it is a barrier).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import ray.train
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from mmssl.data.manifest import read_manifest
+from mmssl.objectives import METHODS
+from mmssl.pipelines.loader import build_loader
+from mmssl.train.checkpoint import LoadedCheckpoint, read_checkpoint, write_rank_files
+from mmssl.train.config import RunSpec
+from mmssl.train.progress import StepMeter, TensorBoardLog, progress_line
+from mmssl.train.schedule import build_scheduler
+from mmssl.train.state_digest import state_digest
+
+
+def run_dir(spec: RunSpec) -> Path:
+    """The run's directory in its storage path (checkpoints, TensorBoard, metrics history)."""
+    return Path(os.path.expanduser(spec.cluster.storage_path)) / str(spec.cluster.name)
+
+
+def train_worker(config: dict) -> None:
+    """Ray Train's train_loop_per_worker; `config["spec"]` is the RunSpec."""
+    spec: RunSpec = config["spec"]
+    for noisy in ("ray.train", "ray.train.v2"):  # one line per report otherwise, on every rank
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device() if spec.cluster.use_gpu else torch.device("cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(spec.train.torch_threads or max(1, int(spec.cluster.cpus_per_worker)))
+    num_samples = read_manifest(spec.data_dir, columns=["index"]).num_rows
+
+    torch.manual_seed(spec.train.seed)  # identical initial weights on every rank
+    _, method_class = METHODS[spec.method]
+    method = method_class(spec.method_config, num_samples=num_samples, rank=rank, world_size=world_size,
+                          device=device, seed=spec.train.seed)
+    method.model.to(device)
+    model = method.model
+    if world_size > 1:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    global_batch = spec.train.batch_size * world_size
+    optimizer = torch.optim.SGD(
+        method.model.parameters(),
+        lr=spec.optim.base_lr * global_batch / spec.optim.base_batch_size,
+        momentum=spec.optim.momentum,
+        weight_decay=spec.optim.weight_decay,
+    )
+
+    restored = _restore(method, optimizer, rank)
+    loader = build_loader(
+        spec.pipeline, spec.data_dir, batch_size=spec.train.batch_size,
+        device="gpu" if device.type == "cuda" else "cpu", device_id=device.index if device.type == "cuda" else None,
+        shard_id=rank, num_shards=world_size, seed=spec.train.seed, num_threads=spec.train.loader_threads,
+        checkpoint=_loader_checkpoint(restored, rank, world_size), options=spec.pipeline_options,
+    )
+    total_steps = spec.train.epochs * loader.batches_per_epoch
+    if spec.train.max_steps is not None:
+        total_steps = min(total_steps, spec.train.max_steps)
+    scheduler = build_scheduler(optimizer, total_steps, spec.optim.warmup_steps, spec.optim.final_lr_fraction)
+    step = 0
+    if restored is not None:
+        scheduler.load_state_dict(restored.trainer_state["scheduler"])
+        step = restored.step
+        _log_resume(spec, rank, step, method)
+
+    board = TensorBoardLog(str(run_dir(spec) / "tensorboard")) if rank == 0 else None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and spec.train.bf16 else nullcontext()
+    meter = StepMeter(world_size, spec.train.batch_size)
+    batches = _endless(loader)
+    started = time.perf_counter()
+    while step < total_steps:
+        batch = next(batches)
+        meter.loader_done()
+        with autocast:
+            loss, step_metrics = method.training_step(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        meter.step_done(float(loss.detach()))
+        _maybe_inject_failure(spec, rank, step)
+
+        last = step == total_steps
+        if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last:
+            epoch = step // loader.batches_per_epoch
+            metrics = dict(meter.summary(), **step_metrics, step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
+                           samples_skipped=loader.samples_skipped)
+            if last:
+                metrics["train_time_s"] = time.perf_counter() - started
+            if rank == 0:
+                print(progress_line(step, total_steps, epoch, metrics, metrics["lr"]), flush=True)
+                board.scalars(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+                with open(run_dir(spec) / "metrics.jsonl", "a") as history:
+                    history.write(json.dumps(metrics) + "\n")
+            if step % spec.train.checkpoint_every_steps == 0 or last:
+                _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, scheduler, loader)
+            else:
+                ray.train.report(metrics)
+    if board is not None:
+        board.close()
+
+
+def _endless(loader):
+    """Batches across epochs: the loader yields one epoch per iteration."""
+    while True:
+        yield from loader
+
+
+def _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, scheduler, loader) -> None:
+    trainer_state = None
+    if rank == 0:
+        trainer_state = {
+            "model": method.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        }
+    with tempfile.TemporaryDirectory(prefix="mmssl-ckpt-") as tmp:
+        write_rank_files(tmp, rank, step, epoch, world_size, method.checkpoint_state(), loader.checkpoint(), trainer_state)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def _restore(method, optimizer, rank: int) -> LoadedCheckpoint | None:
+    """Load the run's latest checkpoint into the method and optimizer, if Ray handed us one."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        restored = read_checkpoint(directory)
+    method.model.load_state_dict(restored.trainer_state["model"])
+    optimizer.load_state_dict(restored.trainer_state["optimizer"])
+    method.load_checkpoint_state(restored.method_states)
+    if rank == 0:
+        print(f"resumed from step {restored.step} (saved by {restored.world_size} worker(s))", flush=True)
+    return restored
+
+
+def _loader_checkpoint(restored: LoadedCheckpoint | None, rank: int, world_size: int) -> str | None:
+    """Exact reader position when the world size is unchanged; else the epoch is re-read with the new sharding."""
+    if restored is None or restored.world_size != world_size:
+        return None
+    return restored.loader_checkpoints[rank]
+
+
+def _log_resume(spec: RunSpec, rank: int, step: int, method) -> None:
+    """Record what each rank resumed with, so tests (and people) can check it against the checkpoint."""
+    record = {
+        "rank": rank,
+        "step": step,
+        "model_digest": state_digest(method.model.state_dict()),
+        "method_state_digest": state_digest(method.checkpoint_state()),
+    }
+    with open(run_dir(spec) / f"resume-rank-{rank:04d}.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def _maybe_inject_failure(spec: RunSpec, rank: int, step: int) -> None:
+    """Fault injection for tests: the chosen rank dies hard, once per run, at `train.fail_at_step`."""
+    if spec.train.fail_at_step != step or rank != spec.train.fail_rank:
+        return
+    marker = run_dir(spec) / "fault-injected"
+    if marker.exists():
+        return
+    marker.write_text(f"rank {rank} killed at step {step}\n")
+    os._exit(1)

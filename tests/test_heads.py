@@ -1,0 +1,25 @@
+"""Heads: PIRL's tile-set head is per-tile projection, concatenation in order, then 9*d -> d."""
+
+import pytest
+import torch
+
+from mmssl.models.heads import TileSetHead, projection_head
+
+
+def test_tile_set_head_formula():
+    head = TileSetHead(feature_dim=16, embed_dim=4, num_tiles=3)
+    tiles = torch.randn(2, 3, 16)
+    per_tile = [tiles[:, t] @ head.per_tile.weight.T + head.per_tile.bias for t in range(3)]
+    expected = torch.cat(per_tile, dim=1) @ head.combine.weight.T + head.combine.bias
+    assert head.combine.in_features == 12
+    assert torch.allclose(head(tiles), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="3 tiles"):
+        head(torch.randn(2, 4, 16))
+
+
+def test_projection_kinds():
+    assert isinstance(projection_head(8, 4, "linear"), torch.nn.Linear)
+    mlp = projection_head(8, 4, "mlp")
+    assert [layer.out_features for layer in mlp if isinstance(layer, torch.nn.Linear)] == [8, 4]
+    with pytest.raises(ValueError, match="head kind"):
+        projection_head(8, 4, "transformer")
