@@ -13,5 +13,7 @@ def test_digest_sensitivity():
     changed_dtype = {**base, "a": torch.arange(4.0).double()}
     changed_key = {"a2": base["a"], "b": base["b"], "step": 3}
     changed_scalar = {**base, "step": 4}
-    digests = {state_digest(x) for x in (base, changed_value, changed_dtype, changed_key, changed_scalar)}
-    assert len(digests) == 5
+    zero_dim = {**base, "n": torch.tensor(7)}  # e.g. BatchNorm's num_batches_tracked
+    zero_dim_changed = {**base, "n": torch.tensor(8)}
+    cases = (base, changed_value, changed_dtype, changed_key, changed_scalar, zero_dim, zero_dim_changed)
+    assert len({state_digest(x) for x in cases}) == len(cases)

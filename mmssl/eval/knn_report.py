@@ -55,7 +55,8 @@ def _fresh_method(spec: RunSpec, num_samples: int):
 
 def compare_with_random_init(spec: RunSpec, checkpoint_dir: str, labels_by_index: torch.Tensor, k: int = 20) -> KnnComparison:
     """Leave-one-out kNN accuracy on the labelled samples (label -1 = unlabelled, left out)."""
-    image_size = int(spec.pipeline_options.get("image_size", 224))
+    options = spec.pipeline_options  # evaluate at the size the network trained on
+    image_size = int(options.get("image_size", options.get("tile_crop_px", 224)))
     num_samples = labels_by_index.shape[0]
     accuracies = {}
     for name in ("random", "trained"):

@@ -19,7 +19,7 @@ def _feed(digest, obj: Any) -> None:
     if isinstance(obj, torch.Tensor):
         tensor = obj.detach().cpu().contiguous()
         digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     elif isinstance(obj, dict):
         for key in sorted(obj, key=str):
             digest.update(str(key).encode())

@@ -37,14 +37,14 @@ def run_dir(spec: RunSpec) -> Path:
 def train_worker(config: dict) -> None:
     """Ray Train's train_loop_per_worker; `config["spec"]` is the RunSpec."""
     spec: RunSpec = config["spec"]
-    for noisy in ("ray.train", "ray.train.v2"):  # one line per report otherwise, on every rank
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_ray_train_logs()
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device() if spec.cluster.use_gpu else torch.device("cpu")
     if device.type == "cpu":
         torch.set_num_threads(spec.train.torch_threads or max(1, int(spec.cluster.cpus_per_worker)))
     num_samples = read_manifest(spec.data_dir, columns=["index"]).num_rows
+    _log_placement(spec, context)
 
     torch.manual_seed(spec.train.seed)  # identical initial weights on every rank
     _, method_class = METHODS[spec.method]
@@ -118,6 +118,15 @@ def train_worker(config: dict) -> None:
         board.close()
 
 
+def _quiet_ray_train_logs() -> None:
+    """Ray Train logs a line per report and per checkpoint on every rank; keep warnings only.
+
+    Some of its loggers are named by file path rather than module name, so match both."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("ray.train") or f"{os.sep}ray{os.sep}train{os.sep}" in name:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _endless(loader):
     """Batches across epochs: the loader yields one epoch per iteration."""
     while True:
@@ -168,6 +177,14 @@ def _log_resume(spec: RunSpec, rank: int, step: int, method) -> None:
         "method_state_digest": state_digest(method.checkpoint_state()),
     }
     with open(run_dir(spec) / f"resume-rank-{rank:04d}.jsonl", "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def _log_placement(spec: RunSpec, context) -> None:
+    """Which node each rank runs on (one line per rank and start), for operators and tests."""
+    record = {"rank": context.get_world_rank(), "local_rank": context.get_local_rank(),
+              "node_rank": context.get_node_rank(), "node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+    with open(run_dir(spec) / "placement.jsonl", "a") as log:
         log.write(json.dumps(record) + "\n")
 
 

@@ -1,0 +1,46 @@
+"""SimCLR (Chen et al., 2020): NT-Xent between two augmented views, with negatives from every rank,
+an MLP projection head, colour distortion and Gaussian blur. SGD here (the paper uses LARS).
+
+    python -m mmssl.recipes.simclr                      # embedded default (laptop, CPU)
+    python -m mmssl.recipes.simclr --data DIR --address auto --num-workers 32 --gpu
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mmssl.objectives.simclr import SimCLRConfig
+from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
+from mmssl.train.recipe_cli import RecipeConfig, run_recipe
+
+
+def full_config() -> RecipeConfig:
+    return RecipeConfig(
+        method=SimCLRConfig(),
+        pipeline="views",
+        pipeline_options={"num_views": 2, "blur_p": 0.5},
+        train=TrainConfig(epochs=100, batch_size=128, checkpoint_every_steps=1000, log_every_steps=50),
+        optim=OptimConfig(base_lr=0.3, base_batch_size=256, weight_decay=1e-6, warmup_steps=1000),
+        cluster=ClusterConfig(num_workers=32, use_gpu=True, cpus_per_worker=8),
+    )
+
+
+def embedded_config() -> RecipeConfig:
+    return RecipeConfig(
+        method=SimCLRConfig(backbone="resnet18"),
+        pipeline="views",
+        pipeline_options={"num_views": 2, "image_size": 64},
+        train=TrainConfig(epochs=20, max_steps=60, batch_size=32, checkpoint_every_steps=30, log_every_steps=10,
+                          loader_threads=1),
+        optim=OptimConfig(base_lr=0.3, base_batch_size=256, weight_decay=1e-6, warmup_steps=5),
+        cluster=ClusterConfig(num_workers=2, cpus_per_worker=1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_recipe("simclr", full_config, embedded_config, prog="mmssl.recipes.simclr", description=__doc__,
+                      argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
