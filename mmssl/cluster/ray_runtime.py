@@ -25,7 +25,7 @@ def ensure_ray(address: str | None, num_cpus: int | None = None) -> bool:
     runtime_env = {"env_vars": {k: os.environ[k] for k in QUIET_ENV}}
     if address is None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local-only cluster
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, runtime_env=runtime_env)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env)
     else:
         # The dashboard of a cluster we join is the cluster's own; we never open ports ourselves.
         ray.init(address=address, runtime_env=runtime_env)

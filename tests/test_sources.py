@@ -1,0 +1,85 @@
+"""Input enumeration: deterministic order, webdataset samples grouped by key, bad tars refused."""
+
+import json
+
+import pytest
+
+from fixtures_ingest import encode_image, quadrant_pixels, write_tar
+from mmssl.data.sources import FolderSource, WebdatasetSource, YfccSource, iter_tar_samples
+
+
+def test_folder_lists_every_file_in_sorted_order(tmp_path):
+    for name in ["b/z.jpg", "b/a", "a/y.PNG", "top.mp4", ".hidden", "b/c/deep.webp"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    sources = [item.source[len(str(tmp_path)) + 1 :] for item in FolderSource(str(tmp_path)).items()]
+    assert sources == [".hidden", "top.mp4", "a/y.PNG", "b/a", "b/z.jpg", "b/c/deep.webp"]
+    assert all(item.path == item.source and item.rejection is None for item in FolderSource(str(tmp_path)).items())
+
+
+def test_folder_must_exist(tmp_path):
+    with pytest.raises(ValueError, match="not a directory"):
+        FolderSource(str(tmp_path / "nope"))
+
+
+def test_webdataset_samples_grouped_by_key(tmp_path):
+    jpeg = encode_image(quadrant_pixels(), "JPEG")
+    tar = write_tar(tmp_path / "00000.tar", [
+        ("000000001.jpg", jpeg), ("000000001.json", json.dumps({"url": "http://x/1.jpg"}).encode()),
+        ("000000001.txt", b"a caption"),
+        ("sub/000000002.png", b"png-bytes"), ("sub/000000002.txt", b"caption"),
+        ("000000003.txt", b"only text"), ("000000003.json", b"{not json"),
+        ("000000004.mp4", b"video-bytes"), ("000000004.jpg", b"thumbnail"),
+    ])
+    items = list(WebdatasetSource(str(tmp_path / "*.tar")).items())
+    assert [item.source for item in items] == ["http://x/1.jpg", f"{tar}:sub/000000002", f"{tar}:000000003", f"{tar}:000000004"]
+    assert items[0].data == jpeg and items[1].data == b"png-bytes"
+    assert items[2].rejection == ("enumerate", "no media member (members: json, txt)")
+    assert items[3].data == b"video-bytes"  # a video sample's thumbnail is not the sample
+
+
+def test_bad_tar_is_one_rejection(tmp_path):
+    (tmp_path / "bad.tar").write_bytes(b"this is not a tar file" * 40)
+    (items,) = list(iter_tar_samples(str(tmp_path / "bad.tar")))
+    assert items.rejection[0] == "read" and items.rejection[1].startswith("bad tar file: unreadable at its start")
+
+
+def test_truncated_tar_keeps_complete_samples_and_refuses_the_rest(tmp_path):
+    members = [(f"{i:04d}.jpg", bytes([i]) * 3000) for i in range(4)]
+    full = write_tar(tmp_path / "full.tar", members).read_bytes()
+    (tmp_path / "cut.tar").write_bytes(full[: 512 * 15 + 700])  # inside the 3rd member's data
+    items = list(iter_tar_samples(str(tmp_path / "cut.tar")))
+    assert [item.data[:1] for item in items[:2]] == [b"\x00", b"\x01"]
+    assert items[-1].source == str(tmp_path / "cut.tar")
+    assert items[-1].rejection[1].startswith("bad tar file: unreadable after 2 samples")
+
+
+def test_webdataset_glob_must_match(tmp_path):
+    with pytest.raises(ValueError, match="matches no files"):
+        WebdatasetSource(str(tmp_path / "*.tar"))
+
+
+def test_yfcc_items_name_files_under_media_root(tmp_path):
+    row = ["10", "u@N00", "nick", "2012-01-01", "1331840483", "cam", "t", "d", "tags", "", "", "", "",
+           "http://page", "http://farm1.staticflickr.com/1/10_abc.jpg", "lic", "http://lic", "1", "1", "abc", "def",
+           "jpg", "0"]
+    metadata = tmp_path / "yfcc100m_dataset"
+    metadata.write_text("\t".join(row) + "\n" + "garbage line\n")
+    items = list(YfccSource(str(metadata), str(tmp_path), "{url_basename}").items())
+    assert items[0].path == str(tmp_path / "10_abc.jpg") and items[0].rejection is None
+    assert items[1].source == f"{metadata}:2" and items[1].rejection[0] == "enumerate"
+    assert "malformed YFCC row" in items[1].rejection[1]
+
+
+def test_items_start_skips_exactly_the_consumed_prefix(tmp_path):
+    for i in range(5):
+        (tmp_path / f"{i}.jpg").write_bytes(b"x")
+    source = FolderSource(str(tmp_path))
+    assert list(source.items(start=3)) == list(source.items())[3:]
+    tar = write_tar(tmp_path / "s.tar", [(f"{i}.jpg", bytes([i])) for i in range(4)])
+    wds = WebdatasetSource(str(tar))
+    assert [item.data for item in wds.items(start=1)] == [b"\x01", b"\x02", b"\x03"]
+    lines = "\n".join(["bad row"] * 2 + ["\t".join(["1"] * 22 + ["0"])] * 2)
+    (tmp_path / "meta").write_text(lines)
+    items = list(YfccSource(str(tmp_path / "meta"), str(tmp_path)).items(start=1))
+    assert [item.rejection is None for item in items] == [False, True, True]
