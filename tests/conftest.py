@@ -13,7 +13,7 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-pytest_plugins = ["fixtures_media"]
+pytest_plugins = ["fixtures_media", "fixtures_learning", "fixtures_synthetic", "fixtures_ingest", "fixtures_pipelines"]
 
 
 def pytest_collection_modifyitems(config, items):

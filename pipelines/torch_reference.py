@@ -1,0 +1,147 @@
+"""The same image transforms with torchvision on PIL images, in a PyTorch DataLoader over the shards.
+
+Two uses: the tests' oracle for shapes and semantics of the DALI pipelines, and the baseline that
+tools/bench_loader.py measures them against (what a user would otherwise run). It reads the same
+rank slice as the DALI reader (contiguous split of all samples), shuffles it per epoch, and splits it
+among DataLoader workers. Outputs have the same names, shapes and perm convention as pipelines/loader.py
+(no padding: the last batch may be short).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torchvision import transforms as T
+
+from mmssl.data.manifest import INDEX_MEMBER
+from mmssl.data.shards import read_index
+from mmssl.pipelines.jigsaw import TileConfig
+from mmssl.pipelines.loader import make_config
+from mmssl.pipelines.ops import ASPECT_RATIO, IMAGENET_MEAN, IMAGENET_STD, ColorJitter
+from mmssl.pipelines.reader import IMAGE_MEMBER, ShardSet
+from mmssl.pipelines.rotation import NUM_ROTATIONS
+
+_to_normalized = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def sample_locations(shards: ShardSet) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+    """(tar, jpg (offset, size), index (offset, size)) of every sample, in reader order."""
+    return [
+        (tar, sample[IMAGE_MEMBER], sample[INDEX_MEMBER])
+        for tar, idx in zip(shards.tar_paths, shards.index_paths)
+        for sample in read_index(idx)
+    ]
+
+
+def rank_slice(num_samples: int, shard_id: int, num_shards: int) -> range:
+    """The contiguous block of samples rank `shard_id` reads, the same split as DALI's readers."""
+    return range(num_samples * shard_id // num_shards, num_samples * (shard_id + 1) // num_shards)
+
+
+def color_jitter(cfg: ColorJitter) -> T.Compose:
+    return T.Compose([T.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue), T.RandomGrayscale(cfg.grayscale_p)])
+
+
+def view_transform(size: int, scale, augment: bool, color: ColorJitter | None) -> T.Compose:
+    crop = T.RandomResizedCrop(size, scale=scale, ratio=ASPECT_RATIO)
+    steps = [crop, T.RandomHorizontalFlip(), color_jitter(color)] if augment else [crop]
+    return T.Compose(steps)
+
+
+def tiles_of(square: Image.Image, cfg: TileConfig, perm: np.ndarray) -> torch.Tensor:
+    """[n, 3, tile, tile] normalised: tiles[j] from cell perm[j] (row-major), per-tile augmented."""
+    cell, slack = cfg.cell_px, cfg.cell_px - cfg.tile_px
+    tile_augment = T.Compose([T.RandomHorizontalFlip(), color_jitter(cfg.tile_color)])
+    tiles = []
+    for c in perm:
+        row, col = divmod(int(c), cfg.tile_grid)
+        dx, dy = (random.randint(0, slack), random.randint(0, slack)) if cfg.tile_jitter else (slack // 2, slack // 2)
+        tile = square.crop((col * cell + dx, row * cell + dy, col * cell + dx + cfg.tile_px, row * cell + dy + cfg.tile_px))
+        tiles.append(_to_normalized(tile_augment(tile) if cfg.augment_tiles else tile))
+    return torch.stack(tiles)
+
+
+class ShardImages(IterableDataset):
+    """One rank's samples as dicts of tensors, transformed by the pipeline's torchvision equivalent."""
+
+    def __init__(self, pipeline: str, data_dir, *, shard_id: int = 0, num_shards: int = 1, seed: int = 0,
+                 options: dict | None = None):
+        self.pipeline, self.cfg = pipeline, make_config(pipeline, options)
+        shards = ShardSet.from_dataset(data_dir)
+        locations = sample_locations(shards)
+        self.locations = [locations[i] for i in rank_slice(len(locations), shard_id, num_shards)]
+        self.seed, self.epoch = seed, 0
+        self.permutations = self.cfg.permutation_set() if isinstance(self.cfg, TileConfig) else None
+
+    def __iter__(self):
+        worker = get_worker_info()
+        worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        order = np.random.default_rng(self.seed + self.epoch).permutation(len(self.locations))
+        random.seed(self.seed * 1009 + self.epoch * 101 + worker_id)
+        torch.manual_seed(self.seed * 1009 + self.epoch * 101 + worker_id)
+        self.epoch += 1
+        for position in order[worker_id::num_workers]:
+            tar, (jpg_offset, jpg_size), (index_offset, _) = self.locations[position]
+            with open(tar, "rb") as f:
+                f.seek(jpg_offset)
+                image = Image.open(io.BytesIO(f.read(jpg_size))).convert("RGB")
+                f.seek(index_offset)
+                index = int(np.frombuffer(f.read(8), "<i8")[0])
+            yield from self.transform(image, index)
+
+    def transform(self, image: Image.Image, index: int):
+        """One sample's outputs (several for all_rotations)."""
+        cfg, name = self.cfg, self.pipeline
+        out = {"index": torch.tensor(index)}
+        if name in ("pirl", "jigsaw", "jigsaw_rotation"):
+            square = T.RandomResizedCrop(cfg.tile_crop_px, scale=cfg.tile_crop_scale, ratio=ASPECT_RATIO)(image)
+            if name == "jigsaw_rotation":
+                out["rotation"] = torch.tensor(random.randrange(NUM_ROTATIONS))
+                square = square.rotate(90 * int(out["rotation"]))  # PIL: counter-clockwise, like torch.rot90
+            if self.permutations is None:
+                perm = np.random.permutation(cfg.num_tiles)
+            else:
+                out["label"] = torch.tensor(random.randrange(len(self.permutations)))
+                perm = self.permutations[int(out["label"])]
+            out["perm"] = torch.as_tensor(perm, dtype=torch.int64)
+            out["tiles"] = tiles_of(square, cfg, perm)
+        if name == "pirl":
+            out["image"] = _to_normalized(view_transform(cfg.image_size, cfg.image_scale, cfg.augment_image, cfg.image_color)(image))
+        if name == "rotation":
+            view = _to_normalized(view_transform(cfg.image_size, cfg.image_scale, cfg.augment_image, cfg.image_color)(image))
+            turns = range(NUM_ROTATIONS) if cfg.all_rotations else [random.randrange(NUM_ROTATIONS)]
+            for k in turns:
+                yield {"image": torch.rot90(view, k, dims=(1, 2)), "label": torch.tensor(k), "index": out["index"]}
+            return
+        if name == "views":
+            for v in range(cfg.num_views + cfg.small_views):
+                large = v < cfg.num_views
+                size, scale = (cfg.image_size, cfg.image_scale) if large else (cfg.small_size, cfg.small_scale)
+                out[f"view_{v}"] = _to_normalized(self.views_transform(size, scale)(image))
+        yield out
+
+    def views_transform(self, size: int, scale) -> T.Compose:
+        cfg = self.cfg
+        steps = [T.RandomResizedCrop(size, scale=scale, ratio=ASPECT_RATIO)]
+        if cfg.augment:
+            jitter = T.ColorJitter(cfg.color.brightness, cfg.color.contrast, cfg.color.saturation, cfg.color.hue)
+            steps += [T.RandomHorizontalFlip(), T.RandomApply([jitter], p=cfg.color_p), T.RandomGrayscale(cfg.color.grayscale_p)]
+            if cfg.blur_p > 0:
+                steps.append(T.RandomApply([T.GaussianBlur((size // 10) | 1, cfg.blur_sigma)], p=cfg.blur_p))
+            if cfg.solarize_p > 0:
+                steps.append(T.RandomSolarize(128, p=cfg.solarize_p))
+        return T.Compose(steps)
+
+
+def build_torch_loader(pipeline: str, data_dir, *, batch_size: int, num_workers: int = 2, shard_id: int = 0,
+                       num_shards: int = 1, seed: int = 0, options: dict | None = None) -> DataLoader:
+    """A DataLoader yielding the same batch dicts as build_loader(..., device="cpu"), made by torchvision."""
+    dataset = ShardImages(pipeline, data_dir, shard_id=shard_id, num_shards=num_shards, seed=seed, options=options)
+    per_sample = NUM_ROTATIONS if getattr(dataset.cfg, "all_rotations", False) else 1
+    return DataLoader(dataset, batch_size=batch_size * per_sample, num_workers=num_workers,
+                      persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers else None)

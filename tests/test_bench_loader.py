@@ -1,0 +1,51 @@
+"""tools/bench_loader.py: one JSON entry per backend (plus decode-only), ratios against torch."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench_loader.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_loader", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_photo_like_images_have_a_500px_long_side(bench):
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        pixels = bench.photo_like(rng)
+        assert max(pixels.shape[:2]) == 500 and pixels.shape[2] == 3 and pixels.dtype == np.uint8
+        assert pixels.std() > 10  # not flat: compresses like a photo, not like a blank
+
+
+def test_run_writes_one_entry_per_backend(bench, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    bench.main(["--pipeline", "rotation", "--backend", "dali-gpu,dali-cpu,torch", "--batches", "2", "--warmup", "1",
+                "--rounds", "1", "--batch-size", "4", "--threads", "1", "--images", "12", "--json", str(out)])
+    results = json.loads(out.read_text())
+    names = [r["backend"] for r in results]
+    expected = ["dali-cpu", "torch", "decode-only"]
+    if torch.cuda.is_available():
+        expected.insert(0, "dali-gpu")
+    else:
+        assert "dali-gpu: skipped, no CUDA" in capsys.readouterr().err
+    assert names == expected
+    rates = {r["backend"]: r["samples_per_s"] for r in results}
+    assert all(rate > 0 for rate in rates.values())
+    for r in results:
+        assert r["ratio_to_torch"] == pytest.approx(rates[r["backend"]] / rates["torch"])
+        assert r["pipeline"] == "rotation" and r["threads"] == 1
+
+
+def test_unknown_backend_is_refused(bench):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--backend", "dali-cpu,tensorflow"])
