@@ -22,8 +22,10 @@ from nvidia.dali.backend import TensorListGPU
 
 from mmssl.pipelines import ops
 from mmssl.pipelines.corrupt import BadSample, bad_samples_in_error, repaired_shards, scan_for_bad_samples
+from mmssl.pipelines.image_view import IMAGE_VIEW_OUTPUTS, image_view_pipeline
 from mmssl.pipelines.jigsaw import JIGSAW_OUTPUTS, JigsawConfig, TileConfig, jigsaw_pipeline
-from mmssl.pipelines.pirl import PIRL_OUTPUTS, PirlConfig, pirl_pipeline
+from mmssl.pipelines.pirl import PIRL_OUTPUTS, PirlConfig, ViewConfig, pirl_pipeline
+from mmssl.pipelines.pirl_rotation import PIRL_ROTATION_OUTPUTS, pirl_rotation_pipeline
 from mmssl.pipelines.reader import SHUFFLE_BUFFER, ShardSet, batches_per_epoch
 from mmssl.pipelines.rotation import (
     ALL_ROTATIONS_OUTPUTS,
@@ -53,7 +55,9 @@ class Family:
 
 
 FAMILIES = {
+    "image": Family(ViewConfig, image_view_pipeline, lambda cfg: IMAGE_VIEW_OUTPUTS),
     "pirl": Family(PirlConfig, pirl_pipeline, lambda cfg: PIRL_OUTPUTS, True),
+    "pirl_rotation": Family(PirlConfig, pirl_rotation_pipeline, lambda cfg: PIRL_ROTATION_OUTPUTS, True),
     "jigsaw": Family(JigsawConfig, jigsaw_pipeline, lambda cfg: JIGSAW_OUTPUTS, True),
     "rotation": Family(
         RotationConfig, rotation_pipeline, lambda cfg: ALL_ROTATIONS_OUTPUTS if cfg.all_rotations else ROTATION_OUTPUTS

@@ -6,6 +6,7 @@ weight decay 1e-4, lr 0.12 at batch 1024 (32 per GPU), cosine schedule.
 
     python -m mmssl.recipes.pirl_yfcc                         # embedded default (laptop, CPU)
     python -m mmssl.recipes.pirl_yfcc --data DIR --address auto --num-workers 32 --gpu
+    python -m mmssl.recipes.pirl_yfcc --data DIR --set pipeline=pirl_rotation   # Jigsaw+Rotation transform
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 from mmssl.objectives.pirl import PIRLConfig
 from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
 from mmssl.train.recipe_cli import RecipeConfig, run_recipe
+
+METHOD = "pirl"  # key of mmssl.objectives.METHODS
 
 
 def full_config() -> RecipeConfig:
@@ -43,7 +46,7 @@ def embedded_config() -> RecipeConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_recipe("pirl", full_config, embedded_config, prog="mmssl.recipes.pirl_yfcc",
+    return run_recipe(METHOD, full_config, embedded_config, prog="mmssl.recipes.pirl_yfcc",
                       description=__doc__, argv=argv)
 
 

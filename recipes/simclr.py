@@ -13,6 +13,8 @@ from mmssl.objectives.simclr import SimCLRConfig
 from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
 from mmssl.train.recipe_cli import RecipeConfig, run_recipe
 
+METHOD = "simclr"  # key of mmssl.objectives.METHODS
+
 
 def full_config() -> RecipeConfig:
     return RecipeConfig(
@@ -38,7 +40,7 @@ def embedded_config() -> RecipeConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_recipe("simclr", full_config, embedded_config, prog="mmssl.recipes.simclr", description=__doc__,
+    return run_recipe(METHOD, full_config, embedded_config, prog="mmssl.recipes.simclr", description=__doc__,
                       argv=argv)
 
 

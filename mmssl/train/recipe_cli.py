@@ -85,6 +85,9 @@ def run_recipe(
     embedded = args.data is None
     try:
         config = resolve_config(embedded_config() if embedded else full_config(), args)
+        from mmssl.pipelines.loader import make_config
+
+        make_config(config.pipeline, config.pipeline_options)  # bad pipeline options fail here, not in the workers
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
