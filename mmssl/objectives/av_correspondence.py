@@ -13,6 +13,7 @@ from mmssl.models.embedding import pooled_features, unwrap
 from mmssl.models.video_backbone import VIDEO_BACKBONES, VideoBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.classification import pretext_classification_loss
+from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 
 class CorrespondenceHead(nn.Module):
@@ -52,7 +53,7 @@ class AVCorrespondenceNetwork(nn.Module):
         return self.head(self.video(clip), self.audio(audio))
 
 
-class AVCorrespondence(nn.Module):
+class AVCorrespondence(NetworkStateOnly, nn.Module):
     """Batch: clip [B, 3, T, H, W], audio [B, 1, mels, frames], label [B] (1 if the audio is the clip's)."""
 
     def __init__(
@@ -61,9 +62,7 @@ class AVCorrespondence(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = AVCorrespondenceNetwork(config).to(device)
+        self.model = seeded_network(seed, lambda: AVCorrespondenceNetwork(config), device)
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
@@ -76,8 +75,3 @@ class AVCorrespondence(nn.Module):
         """Pooled video features, for kNN evaluation."""
         return pooled_features(unwrap(model).video, clips)
 
-    def checkpoint_state(self) -> dict:
-        return {}
-
-    def load_checkpoint_state(self, states: list[dict]) -> None:
-        pass  # the network is all the state, and the trainer checkpoints it

@@ -18,6 +18,7 @@ from mmssl.models.heads import HEAD_KINDS
 from mmssl.models.video_backbone import VIDEO_BACKBONES, VideoBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.memory_contrast import LOSS_FORMS, MemoryContrast
+from mmssl.objectives.method_parts import seeded_network
 
 
 @dataclass
@@ -60,9 +61,7 @@ class CrossModal(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = CrossModalNetwork(config).to(device)
+        self.model = seeded_network(seed, lambda: CrossModalNetwork(config), device)
         settings = dict(
             temperature=config.temperature, memory_momentum=config.memory_momentum, num_negatives=config.num_negatives,
             loss_form=config.loss_form, bank_dtype=config.bank_dtype, rank=rank, world_size=world_size, device=device,

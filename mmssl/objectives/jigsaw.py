@@ -13,6 +13,7 @@ from mmssl.models.embedding import pooled_features, unwrap
 from mmssl.models.image_backbone import IMAGE_BACKBONES, ImageBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.classification import pretext_classification_loss
+from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 
 @dataclass
@@ -42,7 +43,7 @@ class JigsawNetwork(nn.Module):
         return self.classifier(self.backbone(tiles.flatten(0, 1)).reshape(tiles.shape[0], -1))
 
 
-class Jigsaw(nn.Module):
+class Jigsaw(NetworkStateOnly, nn.Module):
     """Jigsaw objective (no state besides the network)."""
 
     def __init__(
@@ -51,9 +52,7 @@ class Jigsaw(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = JigsawNetwork(config).to(device)
+        self.model = seeded_network(seed, lambda: JigsawNetwork(config), device)
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
@@ -65,8 +64,3 @@ class Jigsaw(nn.Module):
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)
 
-    def checkpoint_state(self) -> dict:
-        return {}
-
-    def load_checkpoint_state(self, states: list[dict]) -> None:
-        pass  # the network is all the state, and the trainer checkpoints it

@@ -11,6 +11,7 @@ from mmssl.models.embedding import image_embedding_network, pooled_features, unw
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.memory_contrast import MemoryContrast
 from mmssl.objectives.pirl import validate_memory_config
+from mmssl.objectives.method_parts import seeded_network
 
 
 @dataclass
@@ -39,9 +40,7 @@ class NPID(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = image_embedding_network(config.backbone, config.embed_dim, config.head).to(device)
+        self.model = seeded_network(seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device)
         self.contrast = MemoryContrast(
             num_samples, config.embed_dim, temperature=config.temperature, memory_momentum=config.memory_momentum,
             num_negatives=config.num_negatives, loss_form=config.loss_form, bank_dtype=config.bank_dtype,

@@ -11,6 +11,7 @@ from mmssl.models.embedding import pooled_features, unwrap
 from mmssl.models.image_backbone import IMAGE_BACKBONES, ImageBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.classification import pretext_classification_loss
+from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 NUM_ROTATIONS = 4
 
@@ -34,7 +35,7 @@ class RotationNetwork(nn.Module):
         return self.classifier(self.backbone(image))
 
 
-class Rotation(nn.Module):
+class Rotation(NetworkStateOnly, nn.Module):
     """Rotation objective (no state besides the network)."""
 
     def __init__(
@@ -43,9 +44,7 @@ class Rotation(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = RotationNetwork(config).to(device)
+        self.model = seeded_network(seed, lambda: RotationNetwork(config), device)
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
@@ -57,8 +56,3 @@ class Rotation(nn.Module):
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)
 
-    def checkpoint_state(self) -> dict:
-        return {}
-
-    def load_checkpoint_state(self, states: list[dict]) -> None:
-        pass  # the network is all the state, and the trainer checkpoints it

@@ -17,6 +17,7 @@ from mmssl.models.embedding import image_embedding_network, pooled_features, unw
 from mmssl.models.heads import HEAD_KINDS
 from mmssl.models.image_backbone import IMAGE_BACKBONES
 from mmssl.objectives.batch import require_keys
+from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 
 def nt_xent_loss(
@@ -57,7 +58,7 @@ class SimCLRConfig:
             raise ValueError(f"temperature ({self.temperature}) and embed_dim ({self.embed_dim}) must be positive")
 
 
-class SimCLR(nn.Module):
+class SimCLR(NetworkStateOnly, nn.Module):
     """SimCLR objective (no state besides the network)."""
 
     def __init__(
@@ -66,9 +67,7 @@ class SimCLR(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = image_embedding_network(config.backbone, config.embed_dim, config.head).to(device)
+        self.model = seeded_network(seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device)
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
@@ -87,8 +86,3 @@ class SimCLR(nn.Module):
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)
 
-    def checkpoint_state(self) -> dict:
-        return {}
-
-    def load_checkpoint_state(self, states: list[dict]) -> None:
-        pass  # the network is all the state, and the trainer checkpoints it

@@ -14,6 +14,7 @@ from mmssl.models.heads import HEAD_KINDS
 from mmssl.models.video_backbone import VIDEO_BACKBONES, VideoBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.instance_contrast import instance_contrast_loss
+from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 
 @dataclass
@@ -32,7 +33,7 @@ class TemporalConfig:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
 
 
-class Temporal(nn.Module):
+class Temporal(NetworkStateOnly, nn.Module):
     """Batch: clip_a, clip_b [B, 3, T, H, W] (two times of one video), index [B] (the video's index).
 
     The loss is symmetric (a -> b and b -> a); every rank must hold the same batch size.
@@ -44,9 +45,7 @@ class Temporal(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = EmbeddingNetwork(VideoBackbone(config.backbone), config.embed_dim, config.head).to(device)
+        self.model = seeded_network(seed, lambda: EmbeddingNetwork(VideoBackbone(config.backbone), config.embed_dim, config.head), device)
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
@@ -68,8 +67,3 @@ class Temporal(nn.Module):
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, clips)
 
-    def checkpoint_state(self) -> dict:
-        return {}
-
-    def load_checkpoint_state(self, states: list[dict]) -> None:
-        pass  # the network is all the state, and the trainer checkpoints it

@@ -15,6 +15,7 @@ from mmssl.models.heads import HEAD_KINDS
 from mmssl.models.image_backbone import IMAGE_BACKBONES
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.instance_contrast import instance_contrast_loss
+from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 
 @dataclass
@@ -33,7 +34,7 @@ class TrackingConfig:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
 
 
-class Tracking(nn.Module):
+class Tracking(NetworkStateOnly, nn.Module):
     """Batch: patch_a, patch_b [B, 3, h, w] (a patch and its tracked later self), index [B] (video index)."""
 
     def __init__(
@@ -42,9 +43,7 @@ class Tracking(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = image_embedding_network(config.backbone, config.embed_dim, config.head).to(device)
+        self.model = seeded_network(seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device)
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
@@ -63,8 +62,3 @@ class Tracking(nn.Module):
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)
 
-    def checkpoint_state(self) -> dict:
-        return {}
-
-    def load_checkpoint_state(self, states: list[dict]) -> None:
-        pass  # the network is all the state, and the trainer checkpoints it
