@@ -93,3 +93,29 @@ def test_worker_killed_resumes_from_its_checkpoint(two_node_cluster, image_datas
     for rank in (0, 1):
         assert not torch.equal(final.method_states[rank]["memory"]["bank"]["rows"],
                                restored.method_states[rank]["memory"]["bank"]["rows"])
+
+
+def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
+    """A run saved by 2 workers continues on 1: same step, the whole memory bank, the saved weights."""
+    first = _spec(image_dataset, tmp_path, max_steps=4)
+    run_training(first)
+    run = tmp_path / first.cluster.name
+    saved = read_checkpoint(max((p for p in run.glob("checkpoint_*") if p.is_dir()), key=lambda p: read_checkpoint(p).step))
+    assert (saved.step, saved.world_size) == (4, 2)
+
+    second = _spec(image_dataset, tmp_path, max_steps=8)
+    second.cluster.name, second.cluster.num_workers = first.cluster.name, 1  # same run, one worker
+    summary = run_training(second)
+    assert summary.metrics["step"] == 8
+    (resumed,) = _jsonl(run / "resume-rank-0000.jsonl")
+    assert resumed["step"] == 4
+    assert resumed["model_digest"] == state_digest(saved.trainer_state["model"])
+    # the single worker now owns every bank row: exactly the two saved shards, end to end
+    from mmssl.objectives.pirl import PIRL
+
+    merged = PIRL(first.method_config, num_samples=64)
+    merged.load_checkpoint_state(saved.method_states)
+    assert resumed["method_state_digest"] == state_digest(merged.checkpoint_state())
+    rows = merged.checkpoint_state()["memory"]["bank"]["rows"]
+    halves = [s["memory"]["bank"]["rows"] for s in saved.method_states]
+    assert torch.equal(rows, torch.cat(halves))
