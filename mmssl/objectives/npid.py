@@ -40,7 +40,9 @@ class NPID(nn.Module):
     ):
         super().__init__()
         self.config = config
-        self.model = seeded_network(seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device)
+        self.model = seeded_network(
+            seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device
+        )
         self.contrast = MemoryContrast(
             num_samples, config.embed_dim, temperature=config.temperature, memory_momentum=config.memory_momentum,
             num_negatives=config.num_negatives, loss_form=config.loss_form, bank_dtype=config.bank_dtype,

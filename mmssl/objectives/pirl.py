@@ -17,6 +17,7 @@ from mmssl.models.heads import HEAD_KINDS, TileSetHead, projection_head
 from mmssl.models.image_backbone import IMAGE_BACKBONES, ImageBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.memory_contrast import LOSS_FORMS, MemoryContrast
+from mmssl.objectives.method_parts import seeded_network
 
 
 @dataclass
@@ -86,9 +87,7 @@ class PIRL(nn.Module):
     ):
         super().__init__()
         self.config = config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # same initial weights on every rank, without touching the global RNG
-            self.model = PIRLNetwork(config).to(device)
+        self.model = seeded_network(seed, lambda: PIRLNetwork(config), device)  # same weights on every rank
         self.contrast = MemoryContrast(
             num_samples, config.embed_dim, temperature=config.temperature, memory_momentum=config.memory_momentum,
             num_negatives=config.num_negatives, loss_form=config.loss_form, bank_dtype=config.bank_dtype,

@@ -43,7 +43,9 @@ class Tracking(NetworkStateOnly, nn.Module):
     ):
         super().__init__()
         self.config = config
-        self.model = seeded_network(seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device)
+        self.model = seeded_network(
+            seed, lambda: image_embedding_network(config.backbone, config.embed_dim, config.head), device
+        )
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
