@@ -60,3 +60,10 @@ def test_command_line_flags_and_overrides():
     assert config.cluster.address == "auto" and config.cluster.use_gpu is False and config.cluster.name == "r1"
     assert config.cluster.num_workers == 6  # --set wins over the flag
     assert config.method.num_negatives == 1000
+
+
+def test_missing_dataset_is_named(tmp_path, capsys):
+    recipe = importlib.import_module("mmssl.recipes.pirl_yfcc")
+    assert recipe.main(["--data", str(tmp_path / "nowhere")]) == 2
+    error = capsys.readouterr().err
+    assert "nowhere/manifest.parquet not found" in error and "prepare_data.py" in error

@@ -48,7 +48,7 @@ def dataset_features(method, data_dir: str, image_size: int, batch_size: int = 6
 
 
 def _fresh_method(spec: RunSpec, num_samples: int):
-    torch.manual_seed(spec.train.seed)  # the same initial weights the run started from
+    """The network as the run started it: methods seed their own construction from `seed`."""
     _, method_class = METHODS[spec.method]
     return method_class(spec.method_config, num_samples=num_samples, rank=0, world_size=1, device="cpu", seed=spec.train.seed)
 

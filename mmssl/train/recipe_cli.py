@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from mmssl.data.manifest import read_manifest
 from mmssl.train.config import ClusterConfig, OptimConfig, RunSpec, TrainConfig
 from mmssl.train.config_overrides import apply_overrides, format_config
 
@@ -104,9 +105,10 @@ def run_recipe(
         data_dir, labels = embedded_dataset(Path(args.cache_dir).expanduser())
     else:
         data_dir, labels = Path(args.data), None
-        if not (data_dir / "manifest.parquet").exists():
-            print(f"error: {data_dir}/manifest.parquet not found; prepare the data first: "
-                  f"python tools/prepare_data.py --input MEDIA --output {data_dir}", file=sys.stderr)
+        try:
+            read_manifest(data_dir, columns=["index"])  # names the missing file and how to prepare it
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 2
     started_ray = ensure_ray(config.cluster.address, num_cpus=_local_cpus(config) if embedded else None)
     spec = RunSpec(method_name, config.method, config.pipeline, str(data_dir), config.pipeline_options,

@@ -46,11 +46,10 @@ def train_worker(config: dict) -> None:
     num_samples = read_manifest(spec.data_dir, columns=["index"]).num_rows
     _log_placement(spec, context)
 
-    torch.manual_seed(spec.train.seed)  # identical initial weights on every rank
+    torch.manual_seed(spec.train.seed)  # any other torch randomness in the run is reproducible too
     _, method_class = METHODS[spec.method]
     method = method_class(spec.method_config, num_samples=num_samples, rank=rank, world_size=world_size,
-                          device=device, seed=spec.train.seed)
-    method.model.to(device)
+                          device=device, seed=spec.train.seed)  # builds its networks on `device`, same on every rank
     model = method.model
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
