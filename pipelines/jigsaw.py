@@ -5,8 +5,8 @@ A random resized crop of `tile_crop_px` (255) is cut into a `tile_grid` x `tile_
 Perm convention: tiles[b, j] is cell perm[b, j] of the grid, cells numbered row-major
 (cell c is row c // grid, column c % grid). Each tile is augmented on its own (flip, colour).
 
-Outputs of `jigsaw_pipeline`: tiles [B, 9, 3, 64, 64] float32 normalised, perm [B, 9],
-label [B] (the row of the permutation set), index [B].
+Outputs of `jigsaw_graph`: tiles [B, 9, 3, 64, 64] float32 normalised, perm [B, 9],
+label [B] (the row of the permutation set); the loader adds index and row.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from nvidia.dali import pipeline_def
 
 from mmssl.data.permutations import MAX_ENUMERATED_TILES, load_permutations
 from mmssl.pipelines import ops
-from mmssl.pipelines.reader import ShardSet, read_shards
 
-JIGSAW_OUTPUTS = ("tiles", "perm", "label", "index")
+JIGSAW_OUTPUTS = ("tiles", "perm", "label")
 
 
 @dataclass(frozen=True)
@@ -89,15 +87,10 @@ def tiles_from_square(square, cfg: TileConfig, permutations: np.ndarray | None):
     return ops.normalize(tiles, sequence=True), perm, label
 
 
-
 def tile_square(images, cfg: TileConfig):
     return ops.random_resized_crop(images, cfg.tile_crop_px, cfg.tile_crop_scale)
 
 
-@pipeline_def(enable_checkpointing=True)
-def jigsaw_pipeline(shards: ShardSet, cfg: JigsawConfig, permutations: np.ndarray, device: str, shard_id: int,
-                    num_shards: int, shuffle: bool = True):
-    jpegs, index = read_shards(shards, shard_id=shard_id, num_shards=num_shards, shuffle=shuffle)
-    images = ops.decode(jpegs, device)
-    tiles, perm, label = tiles_from_square(tile_square(images, cfg), cfg, permutations)
-    return tiles, perm, label, index
+def jigsaw_graph(members: dict, cfg: JigsawConfig, device: str, permutations: np.ndarray):
+    images = ops.decode(members["jpg"], device)
+    return tiles_from_square(tile_square(images, cfg), cfg, permutations)

@@ -1,9 +1,18 @@
-"""`build_loader`: the one entry point the training loop uses for image pipelines.
+"""`build_loader`: the one entry point the training loop uses, for every pipeline family.
 
-A Loader owns one DALI pipeline for this rank and turns its outputs into a dict of torch tensors
-(on the GPU for device="gpu"). It counts batches so every rank yields exactly `batches_per_epoch`
-per epoch, takes a reader checkpoint after every batch (so `checkpoint()` resumes at exactly the
-next batch), and routes around samples that fail to decode (see pipelines/corrupt.py).
+The flow, the same for every family:
+
+    member table (where each sample's members lie)  +  sample plan (rank, epoch, seed -> rows)
+        -> SampleSource: reads the family's members by offset, skips what fails its check
+        -> fn.external_source -> the family's DALI graph (decode, augment) -> named outputs
+        -> Loader: a dict of torch tensors per batch, plus `index` (manifest) and `row` (dense)
+
+A family declares the members it needs (`jpg` for images); the plan covers exactly the samples
+that have them, so a dataset mixing photos and videos trains an image family on its photos. The
+Loader's resume state is (epoch, batch, DALI's random state, samples known bad): exact for every
+family. A sample whose bytes fail the source's structural check is replaced in its slot by the
+plan; one that passes it but still fails inside DALI is found by decoding the failed batch on the
+CPU, added to the known-bad set, and the pipeline is rebuilt from the last good batch.
 """
 
 from __future__ import annotations
@@ -12,59 +21,77 @@ import base64
 import dataclasses
 import json
 import logging
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import nvidia.dali.fn as fn
+import nvidia.dali.types as types
 import torch
+from nvidia.dali import pipeline_def
 from nvidia.dali.backend import TensorListGPU
 
+from mmssl.data.member_checks import FULL_CHECKS
+from mmssl.data.member_table import MemberTable
+from mmssl.data.sample_plan import SamplePlan
 from mmssl.pipelines import ops
-from mmssl.pipelines.corrupt import BadSample, bad_samples_in_error, repaired_shards, scan_for_bad_samples
-from mmssl.pipelines.image_view import IMAGE_VIEW_OUTPUTS, image_view_pipeline
-from mmssl.pipelines.jigsaw import JIGSAW_OUTPUTS, JigsawConfig, TileConfig, jigsaw_pipeline
-from mmssl.pipelines.pirl import PIRL_OUTPUTS, PirlConfig, ViewConfig, pirl_pipeline
-from mmssl.pipelines.pirl_rotation import PIRL_ROTATION_OUTPUTS, pirl_rotation_pipeline
-from mmssl.pipelines.reader import SHUFFLE_BUFFER, ShardSet, batches_per_epoch
+from mmssl.pipelines.eval_center_crop import CENTER_CROP_OUTPUTS, CenterCropConfig, center_crop_graph
+from mmssl.pipelines.image_view import IMAGE_VIEW_OUTPUTS, image_view_graph
+from mmssl.pipelines.jigsaw import JIGSAW_OUTPUTS, JigsawConfig, TileConfig, jigsaw_graph
+from mmssl.pipelines.pirl import PIRL_OUTPUTS, PirlConfig, ViewConfig, pirl_graph
+from mmssl.pipelines.pirl_rotation import PIRL_ROTATION_OUTPUTS, pirl_rotation_graph
 from mmssl.pipelines.rotation import (
     ALL_ROTATIONS_OUTPUTS,
     JIGSAW_ROTATION_OUTPUTS,
     NUM_ROTATIONS,
     ROTATION_OUTPUTS,
     RotationConfig,
-    jigsaw_rotation_pipeline,
-    rotation_pipeline,
+    jigsaw_rotation_graph,
+    rotation_graph,
 )
-from mmssl.pipelines.views import ViewsConfig, views_pipeline
+from mmssl.pipelines.sample_source import KNOWN_BAD_REASON, SampleSource
+from mmssl.pipelines.views import ViewsConfig, views_graph
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "mmssl.image_loader.v1"
-MAX_REPAIRS_PER_BATCH = 64  # a batch with more undecodable samples than this is a broken dataset
-INTEGER_OUTPUTS = ("perm", "label", "rotation", "index")
+CHECKPOINT_FORMAT = "mmssl.loader.v2"
+MAX_REBUILDS_PER_BATCH = 8  # a batch that keeps failing after this many found-and-skipped samples is a bug
+LOADER_OUTPUTS = ("index", "row")  # added to every family's outputs
+INTEGER_OUTPUTS = ("perm", "label", "rotation", *LOADER_OUTPUTS)
+IMAGE_MEMBERS = ("jpg",)
+MODALITY_OF_MEMBER = {"jpg": "image", "mp4": "video", "flac": "audio"}
 
 
 @dataclass(frozen=True)
 class Family:
-    """A pipeline family: its config type, graph function and output names."""
+    """A pipeline family: config type, graph (members -> outputs), output names, members it needs."""
 
     config_type: type
     graph: Callable
     output_names: Callable[[Any], tuple[str, ...]]
+    members: tuple[str, ...] = IMAGE_MEMBERS
     uses_permutations: bool = False
+    conditionals: bool = False  # the graph branches on data (DALI conditionals)
 
 
 FAMILIES = {
-    "image": Family(ViewConfig, image_view_pipeline, lambda cfg: IMAGE_VIEW_OUTPUTS),
-    "pirl": Family(PirlConfig, pirl_pipeline, lambda cfg: PIRL_OUTPUTS, True),
-    "pirl_rotation": Family(PirlConfig, pirl_rotation_pipeline, lambda cfg: PIRL_ROTATION_OUTPUTS, True),
-    "jigsaw": Family(JigsawConfig, jigsaw_pipeline, lambda cfg: JIGSAW_OUTPUTS, True),
-    "rotation": Family(
-        RotationConfig, rotation_pipeline, lambda cfg: ALL_ROTATIONS_OUTPUTS if cfg.all_rotations else ROTATION_OUTPUTS
-    ),
-    "jigsaw_rotation": Family(TileConfig, jigsaw_rotation_pipeline, lambda cfg: JIGSAW_ROTATION_OUTPUTS, True),
-    "views": Family(ViewsConfig, views_pipeline, lambda cfg: cfg.output_names),
+    "image": Family(ViewConfig, image_view_graph, lambda cfg: IMAGE_VIEW_OUTPUTS),
+    "pirl": Family(PirlConfig, pirl_graph, lambda cfg: PIRL_OUTPUTS, uses_permutations=True),
+    "pirl_rotation": Family(PirlConfig, pirl_rotation_graph, lambda cfg: PIRL_ROTATION_OUTPUTS,
+                            uses_permutations=True, conditionals=True),
+    "jigsaw": Family(JigsawConfig, jigsaw_graph, lambda cfg: JIGSAW_OUTPUTS, uses_permutations=True),
+    "rotation": Family(RotationConfig, rotation_graph,
+                       lambda cfg: ALL_ROTATIONS_OUTPUTS if cfg.all_rotations else ROTATION_OUTPUTS, conditionals=True),
+    "jigsaw_rotation": Family(TileConfig, jigsaw_rotation_graph, lambda cfg: JIGSAW_ROTATION_OUTPUTS,
+                              uses_permutations=True, conditionals=True),
+    "views": Family(ViewsConfig, views_graph, lambda cfg: cfg.output_names),
+    "center_crop": Family(CenterCropConfig, center_crop_graph, lambda cfg: CENTER_CROP_OUTPUTS),
 }
+
+
+@dataclass(frozen=True, order=True)
+class SkippedSample:
+    index: int  # manifest index
+    where: str  # shard file and key
+    reason: str
 
 
 def make_config(pipeline: str, options: dict | None):
@@ -86,8 +113,13 @@ def make_config(pipeline: str, options: dict | None):
 
 def build_loader(pipeline: str, data_dir, *, batch_size: int, device: str = "cpu", device_id: int | None = None,
                  shard_id: int = 0, num_shards: int = 1, seed: int = 0, num_threads: int = 2,
-                 checkpoint: str | None = None, options: dict | None = None) -> "Loader":
-    """A loader of `pipeline` over the prepared dataset `data_dir` for rank `shard_id` of `num_shards`."""
+                 checkpoint: str | None = None, options: dict | None = None, shuffle: bool = True,
+                 source_workers: int | None = None) -> "Loader":
+    """A loader of `pipeline` over the prepared dataset `data_dir` for rank `shard_id` of `num_shards`.
+
+    `source_workers`: processes reading members for DALI (0: in this process; default 0 on CPU,
+    where decoding dominates, and 2 on GPU, where DALI outpaces one Python thread).
+    """
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
     if device == "gpu" and not torch.cuda.is_available():
@@ -97,37 +129,63 @@ def build_loader(pipeline: str, data_dir, *, batch_size: int, device: str = "cpu
     if not 0 <= shard_id < num_shards:
         raise ValueError(f"shard_id must be in 0..{num_shards - 1}, got {shard_id}")
     cfg = make_config(pipeline, options)
+    family = FAMILIES[pipeline]
+    table = MemberTable.open(data_dir)
+    rows = table.eligible_count(family.members)
+    if rows == 0:
+        raise ValueError(f"{data_dir} has no samples with {'+'.join(family.members)} members for pipeline "
+                         f"{pipeline!r} ({table.describe_counts()}); prepare a dataset that has them")
+    plan = SamplePlan(rows, batch_size, shard_id, num_shards, seed, shuffle)
     if device == "gpu" and device_id is None:
         device_id = torch.cuda.current_device()
-    return Loader(pipeline, cfg, ShardSet.from_dataset(data_dir), batch_size=batch_size, device=device,
-                  device_id=device_id if device == "gpu" else None, shard_id=shard_id, num_shards=num_shards,
-                  seed=seed, num_threads=num_threads, checkpoint=checkpoint)
+    return Loader(pipeline, cfg, table, plan, device=device, device_id=device_id if device == "gpu" else None,
+                  num_threads=num_threads, checkpoint=checkpoint,
+                  source_workers=source_workers if source_workers is not None else (2 if device == "gpu" else 0))
 
 
 class Loader:
-    """One rank's epochs of batches; owns the DALI pipeline, the batch position and the skip list."""
+    """One rank's epochs of batches; owns the DALI pipeline, the plan position and the skip list."""
 
-    def __init__(self, pipeline: str, cfg, shards: ShardSet, *, batch_size: int, device: str, device_id: int | None,
-                 shard_id: int, num_shards: int, seed: int, num_threads: int, checkpoint: str | None):
-        self.pipeline, self.cfg, self.device = pipeline, cfg, device
+    def __init__(self, pipeline: str, cfg, table: MemberTable, plan: SamplePlan, *, device: str,
+                 device_id: int | None, num_threads: int, checkpoint: str | None, source_workers: int):
+        self.pipeline, self.cfg, self.device, self.plan, self.table = pipeline, cfg, device, plan, table
         self.family = FAMILIES[pipeline]
-        self.batch_size, self.shard_id, self.num_shards = batch_size, shard_id, num_shards
-        self._build_args = dict(batch_size=batch_size, num_threads=num_threads, device_id=device_id,
-                                seed=seed + 7919 * shard_id)
-        self._shards = shards
+        self.batch_size, self.shard_id, self.num_shards = plan.batch_size, plan.rank, plan.world_size
+        self.batches_per_epoch = plan.batches_per_epoch
+        self._pipe_args = dict(batch_size=plan.batch_size, num_threads=num_threads, device_id=device_id,
+                               seed=plan.seed + 7919 * plan.rank)
+        self._source_workers = source_workers
         self._permutations = cfg.permutation_set() if self.family.uses_permutations else None
-        self.batches_per_epoch = batches_per_epoch(shards.num_samples, batch_size, num_shards)
-        self.epoch, self._batch_in_epoch, self.bad_samples = 0, 0, []
+        self.epoch, self._batch_in_epoch = 0, 0
+        self.skipped: dict[int, SkippedSample] = {}  # every sample passed over so far, once each
+        self._known_bad: dict[int, str] = {}  # samples that passed the source's check but failed in DALI
         self._dali_state: bytes | None = None
         if checkpoint is not None:
             self._restore(checkpoint)
-        self._repair_dir: tempfile.TemporaryDirectory | None = None  # repaired index files, removed with the loader
         self._pipe = self._build()
 
     @property
+    def num_samples(self) -> int:
+        """Samples this family can use (dense rows 0..num_samples-1): the size of a memory bank."""
+        return self.plan.num_rows
+
+    @property
+    def modality(self) -> str:
+        """What the family reads: `image`, `video` or `video+audio`."""
+        return "+".join(MODALITY_OF_MEMBER[ext] for ext in sorted(self.family.members, key=("jpg", "mp4", "flac").index))
+
+    def dataset_modalities(self) -> dict[str, int]:
+        """Samples of the whole dataset by modality (photos, videos), used by this family or not."""
+        return {"image": self.table.eligible_count(("jpg",)), "video": self.table.eligible_count(("mp4",))}
+
+    @property
     def samples_skipped(self) -> int:
-        """Samples that failed to decode so far (each counted once; it stays skipped in later epochs)."""
-        return len(self.bad_samples)
+        """Distinct samples skipped so far (each counted once; it stays skipped in later epochs)."""
+        return len(self.skipped)
+
+    @property
+    def bad_samples(self) -> list[SkippedSample]:
+        return sorted(self.skipped.values())
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         """The rest of the current epoch (all of it on a fresh or finished epoch): batches_per_epoch batches."""
@@ -145,89 +203,112 @@ class Loader:
         """JSON state from which `build_loader(..., checkpoint=it)` yields exactly the next batch."""
         return json.dumps({
             "format": CHECKPOINT_FORMAT, "pipeline": self.pipeline, "batch_size": self.batch_size,
-            "shard_id": self.shard_id, "num_shards": self.num_shards, "epoch": self.epoch,
-            "batch_in_epoch": self._batch_in_epoch,
+            "shard_id": self.shard_id, "num_shards": self.num_shards, "seed": self.plan.seed,
+            "epoch": self.epoch, "batch_in_epoch": self._batch_in_epoch,
             "dali": base64.b64encode(self._dali_state).decode() if self._dali_state is not None else None,
-            "bad_samples": [dataclasses.astuple(b) for b in self.bad_samples],
+            "known_bad": sorted(self._known_bad.items()),
+            "skipped": [dataclasses.astuple(s) for s in self.bad_samples],
         })
 
     def _restore(self, checkpoint: str) -> None:
         state = json.loads(checkpoint)
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"not an image loader checkpoint (format {state.get('format')!r}, want {CHECKPOINT_FORMAT})")
+            raise ValueError(f"not a loader checkpoint of this version (format {state.get('format')!r}, "
+                             f"want {CHECKPOINT_FORMAT}); start the loader without it")
         mine = {"pipeline": self.pipeline, "batch_size": self.batch_size, "shard_id": self.shard_id,
-                "num_shards": self.num_shards}
+                "num_shards": self.num_shards, "seed": self.plan.seed}
         different = {k: (state[k], v) for k, v in mine.items() if state[k] != v}
         if different:
             raise ValueError(f"checkpoint was taken with other settings (saved, now): {different}; build the loader "
-                             "with the saved ones (reader positions are per rank and batch size)")
-        self.epoch, self._batch_in_epoch, self._dali_state = state["epoch"], state["batch_in_epoch"], state["dali"]
-        if self._dali_state is not None:
-            self._dali_state = base64.b64decode(self._dali_state)
-        self.bad_samples = [BadSample(*b) for b in state["bad_samples"]]
+                             "with the saved ones (plan positions are per rank, batch size and seed)")
+        self.epoch, self._batch_in_epoch = state["epoch"], state["batch_in_epoch"]
+        self._dali_state = base64.b64decode(state["dali"]) if state["dali"] is not None else None
+        self._known_bad = {int(index): reason for index, reason in state["known_bad"]}
+        self.skipped = {s[0]: SkippedSample(*s) for s in state["skipped"]}
+
+    @property
+    def _next_batch(self) -> int:
+        """Batches since the start of epoch 0 that have been returned (the plan position)."""
+        return self.epoch * self.batches_per_epoch + self._batch_in_epoch
 
     def _build(self):
-        shards = self._shards
-        if self.bad_samples:
-            self._repair_dir = self._repair_dir or tempfile.TemporaryDirectory(prefix="mmssl-repaired-idx-")
-            shards = repaired_shards(self._shards, self.bad_samples, Path(self._repair_dir.name))
+        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=frozenset(self._known_bad))
         extra = {"permutations": self._permutations} if self.family.uses_permutations else {}
-        pipe = self.family.graph(shards, self.cfg, device=self.device, shard_id=self.shard_id,
-                                 num_shards=self.num_shards, checkpoint=self._dali_state, **extra, **self._build_args)
+        pipe = family_pipeline(self.family, self._source, self.cfg, self.device, self._source_workers,
+                               checkpoint=self._dali_state, graph_args=extra, **self._pipe_args)
         pipe.build()
         return pipe
 
     def _run(self):
-        """One batch of DALI outputs; on a decode failure, skip the named samples and rebuild."""
-        for _ in range(MAX_REPAIRS_PER_BATCH):
+        """One batch of DALI outputs; when DALI fails on a sample, find it, skip it and rebuild."""
+        for _ in range(MAX_REBUILDS_PER_BATCH):
             try:
                 outputs = self._pipe.run()
             except RuntimeError as error:
-                self._skip_bad_samples(error)
+                self._find_samples_dali_failed_on(error)
+                del self._pipe
+                self._pipe = self._build()  # from the state after the last good batch
                 continue
             self._dali_state = self._pipe.checkpoint()
             return outputs
-        raise RuntimeError(f"more than {MAX_REPAIRS_PER_BATCH} undecodable samples in one batch of rank {self.shard_id} "
-                           f"(skipped so far: {[b.tar_path for b in self.bad_samples[:3]]}...); the dataset looks "
+        raise RuntimeError(f"batch {self._batch_in_epoch} of epoch {self.epoch} on rank {self.shard_id} still fails "
+                           f"after skipping {MAX_REBUILDS_PER_BATCH} undecodable samples in it; the dataset looks "
                            "broken: re-run preparation on it")
 
-    def _skip_bad_samples(self, error: RuntimeError) -> None:
-        if "decoders.image" not in str(error):
-            raise error  # not a decode failure: a real bug or bad settings, not bad data
-        bad = bad_samples_in_error(str(error), self._shards)
-        if not bad:
-            log.warning("pipeline error names no sample; decoding this rank's recent samples to find it: %s", error)
-            bad = scan_for_bad_samples(self._shards, self._suspect_positions())
-        new = [b for b in bad if b not in self.bad_samples]
-        if not new:
-            raise error
-        for sample in new:
-            log.warning("skipping undecodable sample %s in %s", sample.member, sample.tar_path)
-        self.bad_samples.extend(new)
-        del self._pipe
-        self._pipe = self._build()  # from the state after the last good batch
-
-    def _suspect_positions(self) -> list[int]:
-        """This epoch's slice of the samples (reader order), nearest the reader's position first.
-
-        With stick_to_shard=False rank r reads slice (r + epoch) % num_shards; after k batches the
-        reader has read about k * batch_size + SHUFFLE_BUFFER samples into it, and the shuffle buffer
-        mostly serves recent ones.
-        """
-        total, part = self._shards.num_samples, (self.shard_id + self.epoch) % self.num_shards
-        start, stop = total * part // self.num_shards, total * (part + 1) // self.num_shards
-        reader_at = min(start + (self._batch_in_epoch + 1) * self.batch_size + SHUFFLE_BUFFER, stop)
-        return sorted(range(start, stop), key=lambda position: abs(position - reader_at))
+    def _find_samples_dali_failed_on(self, error: RuntimeError) -> None:
+        """Decode on the CPU every sample fed in this batch and the one DALI may have prefetched."""
+        found = []
+        for batch in (self._next_batch, self._next_batch + 1):
+            epoch, in_epoch = divmod(batch, self.batches_per_epoch)
+            for position in range(self.batch_size):
+                slot = self._source.slot(epoch, in_epoch, position)
+                for ext, payload in zip(self.family.members, slot.members):
+                    reason = FULL_CHECKS[ext](payload)
+                    if reason is not None:
+                        found.append((slot.index, f"{ext}: {reason}"))
+                        break
+        if not found:
+            raise error  # every sample decodes on the CPU: not bad data but a bug or bad settings
+        for index, reason in found:
+            self._known_bad[index] = reason
 
     def _to_batch(self, outputs) -> dict[str, torch.Tensor]:
-        target = torch.device("cuda", self._build_args["device_id"]) if self.device == "gpu" else torch.device("cpu")
+        *outputs, skipped = outputs
+        self._record_skipped(skipped)
+        target = torch.device("cuda", self._pipe_args["device_id"]) if self.device == "gpu" else torch.device("cpu")
         batch = {}
-        for name, tensor_list in zip(self.family.output_names(self.cfg), outputs):
+        for name, tensor_list in zip((*self.family.output_names(self.cfg), *LOADER_OUTPUTS), outputs):
             tensor = _to_torch(tensor_list, target)
             batch[name] = tensor.long() if name in INTEGER_OUTPUTS else tensor
         if getattr(self.cfg, "all_rotations", False):
             batch = _interleave_rotations(batch)
         return batch
+
+    def _record_skipped(self, skipped) -> None:
+        for i in range(len(skipped)):
+            for index in skipped.at(i).tolist():
+                if index in self.skipped:
+                    continue
+                reason = self._known_bad.get(index) or self._source.read_checked(index)[1] or KNOWN_BAD_REASON
+                self.skipped[index] = SkippedSample(index, self._source.describe(index), reason)
+                log.warning("skipping sample %s (manifest index %d): %s", self.skipped[index].where, index, reason)
+
+
+def family_pipeline(family: Family, source: SampleSource, cfg, device: str, source_workers: int, *,
+                    checkpoint: bytes | None, graph_args: dict, **pipe_args):
+    """The DALI pipeline of `family`: the source's members -> the family's graph -> outputs, index, row, skipped."""
+    num_members = len(family.members)
+
+    @pipeline_def(enable_checkpointing=True, enable_conditionals=family.conditionals)
+    def pipeline():
+        *members, index, row, skipped = fn.external_source(
+            source=source, num_outputs=num_members + 3, batch=False, parallel=source_workers > 0,
+            dtype=[types.UINT8] * num_members + [types.INT64] * 3)
+        outputs = family.graph(dict(zip(family.members, members)), cfg, device, **graph_args)
+        return (*outputs, index, row, skipped)
+
+    workers = dict(py_num_workers=source_workers, py_start_method="spawn") if source_workers > 0 else {}
+    return pipeline(checkpoint=checkpoint, **workers, **pipe_args)
 
 
 def _to_torch(tensor_list, target: torch.device) -> torch.Tensor:
@@ -250,4 +331,3 @@ def _interleave_rotations(batch: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     interleaved["image"] = images.flatten(0, 1)
     interleaved["label"] = torch.arange(NUM_ROTATIONS, device=images.device).repeat(count)
     return interleaved
-

@@ -1,9 +1,9 @@
 """PIRL (Misra & van der Maaten 2020): an augmented view of the image and its Jigsaw-transformed tiles.
 
-Outputs of `pirl_pipeline`: image [B, 3, 224, 224] float32 normalised (random resized crop
+Outputs of `pirl_graph`: image [B, 3, 224, 224] float32 normalised (random resized crop
 0.08-1, flip, colour jitter 0.4/0.4/0.4/0.2, grayscale 0.2), tiles [B, 9, 3, 64, 64] float32 (see
-pipelines/jigsaw.py for the perm convention), perm [B, 9], index [B]. The image is decoded once and
-both branches crop from it.
+pipelines/jigsaw.py for the perm convention), perm [B, 9]; the loader adds index and row. The image
+is decoded once and both branches crop from it.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from nvidia.dali import pipeline_def
 
 from mmssl.pipelines import ops
 from mmssl.pipelines.jigsaw import TileConfig, tile_square, tiles_from_square
-from mmssl.pipelines.reader import ShardSet, read_shards
 
-PIRL_OUTPUTS = ("image", "tiles", "perm", "index")
+PIRL_OUTPUTS = ("image", "tiles", "perm")
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,8 @@ def augmented_view(images, cfg: ViewConfig):
     return ops.normalize(view, mirror=ops.flip_coin())
 
 
-@pipeline_def(enable_checkpointing=True)
-def pirl_pipeline(shards: ShardSet, cfg: PirlConfig, permutations: np.ndarray | None, device: str, shard_id: int,
-                  num_shards: int, shuffle: bool = True):
-    jpegs, index = read_shards(shards, shard_id=shard_id, num_shards=num_shards, shuffle=shuffle)
-    images = ops.decode(jpegs, device)
+def pirl_graph(members: dict, cfg: PirlConfig, device: str, permutations: np.ndarray | None):
+    images = ops.decode(members["jpg"], device)
     image = augmented_view(images, cfg)
     tiles, perm, _ = tiles_from_square(tile_square(images, cfg), cfg, permutations)
-    return image, tiles, perm, index
+    return image, tiles, perm

@@ -1,31 +1,28 @@
 """PIRL with the combined Jigsaw+Rotation transform (the paper's Table 6): the transformed branch is
 the square crop turned by a random multiple of 90 degrees, then cut into shuffled tiles.
 
-Outputs of `pirl_rotation_pipeline`: image, tiles, perm and index as in `pirl_pipeline`, plus
+Outputs of `pirl_rotation_graph`: image, tiles and perm as in `pirl_graph`, plus
 rotation [B] (quarter turns, 0..3, counter-clockwise as `np.rot90`) applied before tiling.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from nvidia.dali import fn, pipeline_def
+from nvidia.dali import fn
 
 from mmssl.pipelines import ops
 from mmssl.pipelines.jigsaw import tile_square, tiles_from_square
 from mmssl.pipelines.pirl import PirlConfig, augmented_view
-from mmssl.pipelines.reader import ShardSet, read_shards
 from mmssl.pipelines.rotation import random_quarter_turns
 
-PIRL_ROTATION_OUTPUTS = ("image", "tiles", "perm", "rotation", "index")
+PIRL_ROTATION_OUTPUTS = ("image", "tiles", "perm", "rotation")
 
 
-@pipeline_def(enable_checkpointing=True, enable_conditionals=True)
-def pirl_rotation_pipeline(shards: ShardSet, cfg: PirlConfig, permutations: np.ndarray | None, device: str,
-                           shard_id: int, num_shards: int, shuffle: bool = True):
-    jpegs, index = read_shards(shards, shard_id=shard_id, num_shards=num_shards, shuffle=shuffle)
-    images = ops.decode(jpegs, device)
+def pirl_rotation_graph(members: dict, cfg: PirlConfig, device: str, permutations: np.ndarray | None):
+    """Needs a pipeline with enable_conditionals=True."""
+    images = ops.decode(members["jpg"], device)
     image = augmented_view(images, cfg)
     rotation = random_quarter_turns()
     turned, flip_rows, flip_columns = ops.rotate_quarter_turns(tile_square(images, cfg), rotation)
     tiles, perm, _ = tiles_from_square(fn.flip(turned, vertical=flip_rows, horizontal=flip_columns), cfg, permutations)
-    return image, tiles, perm, rotation, index
+    return image, tiles, perm, rotation

@@ -1,10 +1,10 @@
 """Rotation prediction (Gidaris et al. 2018) and PIRL's Jigsaw+Rotation transform.
 
-`rotation_pipeline` outputs image [B, 3, S, S] float32 normalised, rotated counter-clockwise by
-label * 90 degrees (label in 0..3, the same as torch.rot90(view, label, dims=(1, 2))), and index.
+`rotation_graph` outputs image [B, 3, S, S] float32 normalised, rotated counter-clockwise by
+label * 90 degrees (label in 0..3, the same as torch.rot90(view, label, dims=(1, 2))).
 With `all_rotations` it outputs the four rotations image_0..image_3 of the same view; the loader
-interleaves them into one batch of 4B. `jigsaw_rotation_pipeline` rotates the 255 crop first,
-then tiles it: tiles, perm, rotation, index.
+interleaves them into one batch of 4B. `jigsaw_rotation_graph` rotates the 255 crop first,
+then tiles it: tiles, perm, rotation. The loader adds index and row.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import nvidia.dali.fn as fn
 import nvidia.dali.types as types
-from nvidia.dali import pipeline_def
 
 from mmssl.pipelines import ops
 from mmssl.pipelines.jigsaw import TileConfig, tile_square, tiles_from_square
 from mmssl.pipelines.pirl import ViewConfig
-from mmssl.pipelines.reader import ShardSet, read_shards
 
-ROTATION_OUTPUTS = ("image", "label", "index")
-ALL_ROTATIONS_OUTPUTS = ("image_0", "image_1", "image_2", "image_3", "index")
-JIGSAW_ROTATION_OUTPUTS = ("tiles", "perm", "rotation", "index")
+ROTATION_OUTPUTS = ("image", "label")
+ALL_ROTATIONS_OUTPUTS = ("image_0", "image_1", "image_2", "image_3")
+JIGSAW_ROTATION_OUTPUTS = ("tiles", "perm", "rotation")
 NUM_ROTATIONS = 4
 
 
@@ -43,28 +41,24 @@ def rotated_normalized(view, quarter_turns, mirror):
     return ops.normalize(fn.flip(turned, vertical=flip_rows, horizontal=0), mirror=flip_columns)
 
 
-@pipeline_def(enable_checkpointing=True, enable_conditionals=True)
-def rotation_pipeline(shards: ShardSet, cfg: RotationConfig, device: str, shard_id: int, num_shards: int,
-                      shuffle: bool = True):
-    jpegs, index = read_shards(shards, shard_id=shard_id, num_shards=num_shards, shuffle=shuffle)
-    view = ops.random_resized_crop(ops.decode(jpegs, device), cfg.image_size, cfg.image_scale)
+def rotation_graph(members: dict, cfg: RotationConfig, device: str):
+    """Needs a pipeline with enable_conditionals=True (see ops.rotate_quarter_turns)."""
+    view = ops.random_resized_crop(ops.decode(members["jpg"], device), cfg.image_size, cfg.image_scale)
     mirror = None
     if cfg.augment_image:
         view, mirror = ops.color_jitter(view, cfg.image_color), ops.flip_coin()
     if cfg.all_rotations:
         turns = [types.Constant(np.int32(k)) for k in range(NUM_ROTATIONS)]
-        return (*[rotated_normalized(view, k, mirror) for k in turns], index)
+        return tuple(rotated_normalized(view, k, mirror) for k in turns)
     label = random_quarter_turns()
-    return rotated_normalized(view, label, mirror), label, index
+    return rotated_normalized(view, label, mirror), label
 
 
-@pipeline_def(enable_checkpointing=True, enable_conditionals=True)
-def jigsaw_rotation_pipeline(shards: ShardSet, cfg: TileConfig, permutations: np.ndarray | None, device: str,
-                             shard_id: int, num_shards: int, shuffle: bool = True):
-    jpegs, index = read_shards(shards, shard_id=shard_id, num_shards=num_shards, shuffle=shuffle)
-    square = tile_square(ops.decode(jpegs, device), cfg)
+def jigsaw_rotation_graph(members: dict, cfg: TileConfig, device: str, permutations: np.ndarray | None):
+    """Needs a pipeline with enable_conditionals=True."""
+    square = tile_square(ops.decode(members["jpg"], device), cfg)
     rotation = random_quarter_turns()
     turned, flip_rows, flip_columns = ops.rotate_quarter_turns(square, rotation)
     turned = fn.flip(turned, vertical=flip_rows, horizontal=flip_columns)
     tiles, perm, _ = tiles_from_square(turned, cfg, permutations)
-    return tiles, perm, rotation, index
+    return tiles, perm, rotation

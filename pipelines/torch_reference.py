@@ -1,10 +1,10 @@
 """The same image transforms with torchvision on PIL images, in a PyTorch DataLoader over the shards.
 
 Two uses: the tests' oracle for shapes and semantics of the DALI pipelines, and the baseline that
-tools/bench_loader.py measures them against (what a user would otherwise run). It reads the same
-rank slice as the DALI reader (contiguous split of all samples), shuffles it per epoch, and splits it
-among DataLoader workers. Outputs have the same names, shapes and perm convention as pipelines/loader.py
-(no padding: the last batch may be short).
+tools/bench_loader.py measures them against (what a user would otherwise run). It feeds on the same
+sample plan and sample source as the DALI loader (same samples, same batches, same skips), each
+DataLoader worker making whole batches. Outputs have the same names, shapes and perm convention as
+pipelines/loader.py.
 """
 
 from __future__ import annotations
@@ -18,29 +18,15 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from torchvision import transforms as T
 
-from mmssl.data.manifest import INDEX_MEMBER
-from mmssl.data.shards import read_index
+from mmssl.data.member_table import MemberTable
+from mmssl.data.sample_plan import SamplePlan
 from mmssl.pipelines.jigsaw import TileConfig
-from mmssl.pipelines.loader import make_config
+from mmssl.pipelines.loader import IMAGE_MEMBERS, make_config
 from mmssl.pipelines.ops import ASPECT_RATIO, IMAGENET_MEAN, IMAGENET_STD, ColorJitter
-from mmssl.pipelines.reader import IMAGE_MEMBER, ShardSet
 from mmssl.pipelines.rotation import NUM_ROTATIONS
+from mmssl.pipelines.sample_source import SampleSource
 
 _to_normalized = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def sample_locations(shards: ShardSet) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
-    """(tar, jpg (offset, size), index (offset, size)) of every sample, in reader order."""
-    return [
-        (tar, sample[IMAGE_MEMBER], sample[INDEX_MEMBER])
-        for tar, idx in zip(shards.tar_paths, shards.index_paths)
-        for sample in read_index(idx)
-    ]
-
-
-def rank_slice(num_samples: int, shard_id: int, num_shards: int) -> range:
-    """The contiguous block of samples rank `shard_id` reads, the same split as DALI's readers."""
-    return range(num_samples * shard_id // num_shards, num_samples * (shard_id + 1) // num_shards)
 
 
 def color_jitter(cfg: ColorJitter) -> T.Compose:
@@ -67,37 +53,37 @@ def tiles_of(square: Image.Image, cfg: TileConfig, perm: np.ndarray) -> torch.Te
 
 
 class ShardImages(IterableDataset):
-    """One rank's samples as dicts of tensors, transformed by the pipeline's torchvision equivalent."""
+    """One rank's epoch of samples as dicts of tensors, made by the pipeline's torchvision equivalent.
 
-    def __init__(self, pipeline: str, data_dir, *, shard_id: int = 0, num_shards: int = 1, seed: int = 0,
-                 options: dict | None = None):
+    Worker w of n makes whole plan batches w, w + n, ...; the DataLoader takes batches from its workers
+    in turn, so its k-th batch holds exactly the samples of the DALI loader's k-th batch.
+    """
+
+    def __init__(self, pipeline: str, data_dir, *, batch_size: int, shard_id: int = 0, num_shards: int = 1,
+                 seed: int = 0, options: dict | None = None):
         self.pipeline, self.cfg = pipeline, make_config(pipeline, options)
-        shards = ShardSet.from_dataset(data_dir)
-        locations = sample_locations(shards)
-        self.locations = [locations[i] for i in rank_slice(len(locations), shard_id, num_shards)]
+        table = MemberTable.open(data_dir)
+        self.plan = SamplePlan(table.eligible_count(IMAGE_MEMBERS), batch_size, shard_id, num_shards, seed)
+        self.source = SampleSource(table, IMAGE_MEMBERS, self.plan)
         self.seed, self.epoch = seed, 0
         self.permutations = self.cfg.permutation_set() if isinstance(self.cfg, TileConfig) else None
 
     def __iter__(self):
         worker = get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
-        order = np.random.default_rng(self.seed + self.epoch).permutation(len(self.locations))
-        random.seed(self.seed * 1009 + self.epoch * 101 + worker_id)
-        torch.manual_seed(self.seed * 1009 + self.epoch * 101 + worker_id)
-        self.epoch += 1
-        for position in order[worker_id::num_workers]:
-            tar, (jpg_offset, jpg_size), (index_offset, _) = self.locations[position]
-            with open(tar, "rb") as f:
-                f.seek(jpg_offset)
-                image = Image.open(io.BytesIO(f.read(jpg_size))).convert("RGB")
-                f.seek(index_offset)
-                index = int(np.frombuffer(f.read(8), "<i8")[0])
-            yield from self.transform(image, index)
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        random.seed(self.seed * 1009 + epoch * 101 + worker_id)
+        torch.manual_seed(self.seed * 1009 + epoch * 101 + worker_id)
+        for batch in range(worker_id, self.plan.batches_per_epoch, num_workers):
+            for position in range(self.plan.batch_size):
+                slot = self.source.slot(epoch, batch, position)
+                image = Image.open(io.BytesIO(slot.members[0])).convert("RGB")
+                yield from self.transform(image, slot.index, slot.row)
 
-    def transform(self, image: Image.Image, index: int):
+    def transform(self, image: Image.Image, index: int, row: int):
         """One sample's outputs (several for all_rotations)."""
         cfg, name = self.cfg, self.pipeline
-        out = {"index": torch.tensor(index)}
+        out = {"index": torch.tensor(index), "row": torch.tensor(row)}
         if name in ("pirl", "jigsaw", "jigsaw_rotation"):
             square = T.RandomResizedCrop(cfg.tile_crop_px, scale=cfg.tile_crop_scale, ratio=ASPECT_RATIO)(image)
             if name == "jigsaw_rotation":
@@ -116,7 +102,7 @@ class ShardImages(IterableDataset):
             view = _to_normalized(view_transform(cfg.image_size, cfg.image_scale, cfg.augment_image, cfg.image_color)(image))
             turns = range(NUM_ROTATIONS) if cfg.all_rotations else [random.randrange(NUM_ROTATIONS)]
             for k in turns:
-                yield {"image": torch.rot90(view, k, dims=(1, 2)), "label": torch.tensor(k), "index": out["index"]}
+                yield {"image": torch.rot90(view, k, dims=(1, 2)), "label": torch.tensor(k), **out}
             return
         if name == "views":
             for v in range(cfg.num_views + cfg.small_views):
@@ -141,7 +127,8 @@ class ShardImages(IterableDataset):
 def build_torch_loader(pipeline: str, data_dir, *, batch_size: int, num_workers: int = 2, shard_id: int = 0,
                        num_shards: int = 1, seed: int = 0, options: dict | None = None) -> DataLoader:
     """A DataLoader yielding the same batch dicts as build_loader(..., device="cpu"), made by torchvision."""
-    dataset = ShardImages(pipeline, data_dir, shard_id=shard_id, num_shards=num_shards, seed=seed, options=options)
+    dataset = ShardImages(pipeline, data_dir, batch_size=batch_size, shard_id=shard_id, num_shards=num_shards,
+                          seed=seed, options=options)
     per_sample = NUM_ROTATIONS if getattr(dataset.cfg, "all_rotations", False) else 1
     return DataLoader(dataset, batch_size=batch_size * per_sample, num_workers=num_workers,
                       persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers else None)

@@ -1,9 +1,9 @@
 """Independently augmented views for contrastive methods (SimCLR, MoCo) and multi-crop (SwAV).
 
-Outputs of `views_pipeline`: view_0 .. view_{N-1}, each [B, 3, S, S] float32 normalised (the
-`num_views` large views first, then `small_views` of `small_size`), and index. Per view: random
-resized crop, flip, colour jitter with probability `color_p`, grayscale, Gaussian blur with
-probability `blur_p`, solarize with probability `solarize_p`.
+Outputs of `views_graph`: view_0 .. view_{N-1}, each [B, 3, S, S] float32 normalised (the
+`num_views` large views first, then `small_views` of `small_size`); the loader adds index and row.
+Per view: random resized crop, flip, colour jitter with probability `color_p`, grayscale, Gaussian
+blur with probability `blur_p`, solarize with probability `solarize_p`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 import nvidia.dali.fn as fn
 import nvidia.dali.types as types
-from nvidia.dali import pipeline_def
 
 from mmssl.pipelines import ops
-from mmssl.pipelines.reader import ShardSet, read_shards
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class ViewsConfig:
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(f"view_{i}" for i in range(self.num_views + self.small_views)) + ("index",)
+        return tuple(f"view_{i}" for i in range(self.num_views + self.small_views))
 
 
 def _mix(changed, original, apply):
@@ -84,11 +82,8 @@ def one_view(images, cfg: ViewsConfig, size: int, scale: tuple[float, float]):
     return ops.normalize(view, mirror=ops.flip_coin())
 
 
-@pipeline_def(enable_checkpointing=True)
-def views_pipeline(shards: ShardSet, cfg: ViewsConfig, device: str, shard_id: int, num_shards: int,
-                   shuffle: bool = True):
-    jpegs, index = read_shards(shards, shard_id=shard_id, num_shards=num_shards, shuffle=shuffle)
-    images = ops.decode(jpegs, device)
+def views_graph(members: dict, cfg: ViewsConfig, device: str):
+    images = ops.decode(members["jpg"], device)
     large = [one_view(images, cfg, cfg.image_size, cfg.image_scale) for _ in range(cfg.num_views)]
     small = [one_view(images, cfg, cfg.small_size, cfg.small_scale) for _ in range(cfg.small_views)]
-    return (*large, *small, index)
+    return (*large, *small)

@@ -33,7 +33,11 @@ def full_config() -> RecipeConfig:
 
 
 def embedded_config() -> RecipeConfig:
-    """A few minutes on a 2-core laptop: ResNet-18 on 32 px views, two CPU workers, the paper's loss.
+    """A few minutes on a 2-core laptop: a narrow ResNet-18 on 32 px views, two CPU workers, the paper's loss.
+
+    The narrow ResNet-18 (quarter width, 3x3 stride-1 stem, no max-pool) costs about a fifth of
+    torchvision's ResNet-18 per step on these small inputs and learns better at this size
+    (measured kNN 0.63 against 0.20 at random init; torchvision's reached about 0.30).
 
     Tuned so the kNN check shows real learning in ~300 steps (~37 epochs of 480 images):
     - temperature 0.5: at the paper's 0.07 the memory bank collapses (its rows' mean cosine
@@ -45,7 +49,7 @@ def embedded_config() -> RecipeConfig:
     """
     strong_color = {"brightness": 0.8, "contrast": 0.8, "saturation": 0.8, "hue": 0.5, "grayscale_p": 0.5}
     return RecipeConfig(
-        method=PIRLConfig(backbone="resnet18", num_negatives=256, loss_form="softmax", temperature=0.5),
+        method=PIRLConfig(backbone="resnet18_narrow", num_negatives=256, loss_form="softmax", temperature=0.5),
         pipeline="pirl",
         pipeline_options={"image_size": 32, "image_scale": (0.25, 1.0), "image_color": strong_color,
                           "tile_crop_px": 30, "tile_px": 8, "tile_color": strong_color},

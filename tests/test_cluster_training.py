@@ -119,3 +119,18 @@ def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
     rows = merged.checkpoint_state()["memory"]["bank"]["rows"]
     halves = [s["memory"]["bank"]["rows"] for s in saved.method_states]
     assert torch.equal(rows, torch.cat(halves))
+
+
+def test_pirl_trains_on_a_dataset_mixing_photos_and_videos(two_node_cluster, mixed_dataset, tmp_path):
+    """YFCC-style data: the image pipeline reads the 24 photos, the bank has a row per photo, and the
+    summary says what was used and what was not (the 6 videos)."""
+    data_dir, _ = mixed_dataset
+    spec = _spec(data_dir, tmp_path, max_steps=4)
+    summary = run_training(spec)
+    assert summary.metrics["step"] == 4
+    assert summary.metrics["samples_used"] == 24 and summary.metrics["modality"] == "image"
+    assert summary.metrics["dataset_video_samples"] == 6 and summary.metrics["samples_skipped"] == 0
+    assert "24 image used, 0 image skipped" in summary.describe() and "not used: 6 video" in summary.describe()
+    banks = [state["memory"]["bank"] for state in read_checkpoint(summary.checkpoint).method_states]
+    assert [bank["num_rows"] for bank in banks] == [24, 24]
+    assert sum(bank["row_stop"] - bank["row_start"] for bank in banks) == 24

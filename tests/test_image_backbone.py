@@ -37,3 +37,14 @@ def test_resnet50_dims_and_bad_name():
     assert ImageBackbone("resnet50").feature_dim == 2048
     with pytest.raises(ValueError, match="resnet18"):
         ImageBackbone("vit_b_16")
+
+
+def test_narrow_resnet18_keeps_resolution_in_its_stem_and_has_quarter_width():
+    import torch
+
+    from mmssl.models.image_backbone import ImageBackbone
+
+    backbone = ImageBackbone("resnet18_narrow")
+    stages = backbone.stage_features(torch.randn(2, 3, 32, 32))
+    assert [tuple(f.shape[1:]) for f in stages.values()] == [(16, 32, 32), (16, 32, 32), (32, 16, 16), (64, 8, 8), (128, 4, 4)]
+    assert backbone.feature_dim == 128 and backbone(torch.randn(3, 3, 8, 8)).shape == (3, 128)

@@ -10,7 +10,7 @@ from mmssl.pipelines.ops import IMAGENET_MEAN, IMAGENET_STD
 def test_unaugmented_view_is_the_normalised_colour(solid_dataset):
     loader = build_loader("image", solid_dataset, batch_size=4, options={"augment_image": False, "image_size": 32})
     batch = next(iter(loader))
-    assert set(batch) == {"image", "index"}
+    assert set(batch) == {"image", "index", "row"}
     assert batch["image"].shape == (4, 3, 32, 32) and batch["image"].dtype == torch.float32
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float64).view(3, 1, 1)

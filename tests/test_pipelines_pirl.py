@@ -13,7 +13,7 @@ from mmssl.pipelines.pirl import PirlConfig
 def test_shapes_and_dtypes(image_dataset):
     loader = build_loader("pirl", image_dataset, batch_size=6, seed=1)
     batch = next(iter(loader))
-    assert set(batch) == {"image", "tiles", "perm", "index"}
+    assert set(batch) == {"image", "tiles", "perm", "index", "row"}
     assert batch["image"].shape == (6, 3, 224, 224) and batch["image"].dtype == torch.float32
     assert batch["tiles"].shape == (6, 9, 3, 64, 64) and batch["tiles"].dtype == torch.float32
     assert batch["perm"].shape == (6, 9) and batch["perm"].dtype == torch.int64

@@ -11,7 +11,7 @@ def test_tiles_come_from_the_rotated_crop(square_dataset, square_pixels):
     loader = build_loader("pirl_rotation", square_dataset, batch_size=8, seed=3, options=options)
     rotations = []
     for batch in loader:
-        assert set(batch) == {"image", "tiles", "perm", "rotation", "index"}
+        assert set(batch) == {"image", "tiles", "perm", "rotation", "index", "row"}
         assert batch["image"].shape[1:] == (3, 32, 32)
         tiles = to_pixels(batch["tiles"])
         for b, (index, turns) in enumerate(zip(batch["index"].tolist(), batch["rotation"].tolist())):

@@ -38,7 +38,7 @@ def test_jigsaw_rotation_tiles_the_rotated_crop(square_dataset, square_pixels):
     loader = build_loader("jigsaw_rotation", square_dataset, batch_size=8, seed=6, options=options)
     rotations = []
     for batch in loader:
-        assert set(batch) == {"tiles", "perm", "rotation", "index"}
+        assert set(batch) == {"tiles", "perm", "rotation", "index", "row"}
         tiles = to_pixels(batch["tiles"])
         for b, (index, turns) in enumerate(zip(batch["index"].tolist(), batch["rotation"].tolist())):
             rotated = np.rot90(square_pixels[index], turns, axes=(0, 1))

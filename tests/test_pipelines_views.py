@@ -10,7 +10,7 @@ from mmssl.pipelines.views import ViewsConfig
 def test_views_are_independent_augmentations_of_one_sample(image_dataset):
     options = {"num_views": 3, "image_size": 64, "blur_p": 0.5, "solarize_p": 0.2}
     batch = next(iter(build_loader("views", image_dataset, batch_size=8, seed=1, options=options)))
-    assert set(batch) == {"view_0", "view_1", "view_2", "index"}
+    assert set(batch) == {"view_0", "view_1", "view_2", "index", "row"}
     for v in range(3):
         assert batch[f"view_{v}"].shape == (8, 3, 64, 64) and batch[f"view_{v}"].dtype == torch.float32
     assert not torch.equal(batch["view_0"], batch["view_1"])

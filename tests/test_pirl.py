@@ -22,7 +22,7 @@ def batch():
         "image": torch.randn(4, 3, 64, 64, generator=generator),
         "tiles": torch.randn(4, 9, 3, 32, 32, generator=generator),
         "perm": torch.stack([torch.randperm(9, generator=generator) for _ in range(4)]),
-        "index": torch.tensor([3, 17, 5, 39]),
+        "row": torch.tensor([3, 17, 5, 39]),
     }
 
 
@@ -33,7 +33,7 @@ def test_loss_is_weighted_sum_over_bank_rows(loss_form, batch, one_thread):
     with torch.no_grad():
         image_embedding, tile_embedding = method.model(batch["image"], batch["tiles"])
     twin_bank = ShardedMemoryBank(NUM_SAMPLES, 128, seed=7)  # same seed: same rows and negatives
-    memory, negatives = twin_bank.lookup(batch["index"], 64)
+    memory, negatives = twin_bank.lookup(batch["row"], 64)
 
     loss, metrics = method.training_step(method.model, batch)
 
@@ -46,7 +46,7 @@ def test_loss_is_weighted_sum_over_bank_rows(loss_form, batch, one_thread):
     expected = 0.3 * term(tile_embedding) + 0.7 * term(image_embedding)
     assert torch.allclose(loss.detach(), expected, rtol=1e-5)
     assert metrics["loss"] == pytest.approx(expected.item(), rel=1e-5)
-    twin_bank.update(batch["index"], F.normalize(image_embedding, dim=1))
+    twin_bank.update(batch["row"], F.normalize(image_embedding, dim=1))
     assert torch.allclose(method.contrast.bank.rows, twin_bank.rows, atol=1e-6)
     loss.backward()
     assert method.model.tile_head.combine.weight.grad.abs().sum() > 0
@@ -91,7 +91,7 @@ def test_bad_config_and_batch():
         PIRLConfig(loss_weight=1.5)
     method = PIRL(SMALL, NUM_SAMPLES)
     with pytest.raises(KeyError, match="tiles"):
-        method.training_step(method.model, {"image": torch.zeros(1, 3, 64, 64), "index": torch.tensor([0])})
+        method.training_step(method.model, {"image": torch.zeros(1, 3, 64, 64), "row": torch.tensor([0])})
 
 
 def ddp_worker(rank, world_size, out_dir):
@@ -108,7 +108,7 @@ def ddp_worker(rank, world_size, out_dir):
 def _global_batch():
     generator = torch.Generator().manual_seed(8)
     return {"image": torch.randn(4, 3, 32, 32, generator=generator),
-            "tiles": torch.randn(4, 9, 3, 16, 16, generator=generator), "index": torch.tensor([1, 8, 30, 8])}
+            "tiles": torch.randn(4, 9, 3, 16, 16, generator=generator), "row": torch.tensor([1, 8, 30, 8])}
 
 
 def test_two_ranks_under_ddp_equal_one_process(gloo_ranks, tmp_path):
@@ -122,8 +122,8 @@ def test_two_ranks_under_ddp_equal_one_process(gloo_ranks, tmp_path):
     restored = PIRL(SMALL, NUM_SAMPLES, seed=0)
     restored.load_checkpoint_state([state["state"] for state in states])
     twin = ShardedMemoryBank(NUM_SAMPLES, 128, seed=5)
-    twin.lookup(batch["index"], 64)
-    twin.update(batch["index"], F.normalize(image_embedding, dim=1))  # row 8 twice: rank 1's wins
+    twin.lookup(batch["row"], 64)
+    twin.update(batch["row"], F.normalize(image_embedding, dim=1))  # row 8 twice: rank 1's wins
     assert torch.allclose(restored.contrast.bank.rows, twin.rows, atol=1e-5)
     single_loss, _ = single.training_step(single.model, batch)  # Z over the global batch = mean of ranks' Z
     assert torch.allclose((states[0]["loss"] + states[1]["loss"]) / 2, single_loss.detach(), rtol=1e-4)

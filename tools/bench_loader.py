@@ -113,21 +113,22 @@ def torch_stream(args, data_dir: Path, worker_pids: list[int]):
 
 
 def decode_only_stream(args, data_dir: Path, worker_pids: list[int]):
-    """DALI CPU reading and decoding the same shards, nothing else: the ceiling for any CPU pipeline."""
-    from nvidia.dali import pipeline_def
-
+    """DALI CPU reading and decoding the same samples, nothing else: the ceiling for any CPU pipeline."""
+    from mmssl.data.member_table import MemberTable
+    from mmssl.data.sample_plan import SamplePlan
     from mmssl.pipelines import ops
-    from mmssl.pipelines.reader import ShardSet, read_shards
+    from mmssl.pipelines.loader import IMAGE_MEMBERS, Family, family_pipeline
+    from mmssl.pipelines.sample_source import SampleSource
 
-    @pipeline_def(batch_size=args.batch_size, num_threads=args.threads, device_id=None, seed=args.seed)
-    def decode_only(shards):
-        jpegs, index = read_shards(shards, shard_id=0, num_shards=1)
-        return ops.decode(jpegs, "cpu"), index
-
-    pipe = decode_only(ShardSet.from_dataset(data_dir))
+    table = MemberTable.open(data_dir)
+    plan = SamplePlan(table.eligible_count(IMAGE_MEMBERS), args.batch_size, seed=args.seed)
+    decode_only = Family(object, lambda members, cfg, device: (ops.decode(members["jpg"], device),), lambda cfg: ("image",))
+    pipe = family_pipeline(decode_only, SampleSource(table, IMAGE_MEMBERS, plan), None, "cpu", 0, checkpoint=None,
+                           graph_args={}, batch_size=args.batch_size, num_threads=args.threads, device_id=None,
+                           seed=args.seed)
     pipe.build()
     while True:
-        _, index = pipe.run()
+        _, index, _, _ = pipe.run()
         yield {"index": np.array(index.as_tensor())}
 
 

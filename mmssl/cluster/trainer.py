@@ -31,11 +31,21 @@ class RunSummary:
             f"  final loss:       {m.get('loss', float('nan')):.4f}",
             f"  throughput:       {m.get('samples_per_s', float('nan')):.1f} samples/s (last interval, all workers)",
             f"  loader wait:      {100 * m.get('loader_wait_fraction', float('nan')):.1f}% of step time",
-            f"  samples skipped:  {m.get('samples_skipped', 0)} (failed to decode)",
+            f"  samples:          {self.describe_samples()}",
             f"  last checkpoint:  {self.checkpoint}",
             f"  run directory:    {self.run_dir} (tensorboard --logdir {Path(self.run_dir) / 'tensorboard'})",
         ]
         return "\n".join(lines)
+
+    def describe_samples(self) -> str:
+        """`480 image used, 2 image skipped (failed to decode); not used: 40 video (pipeline reads image)`."""
+        m = self.metrics
+        modality, skipped = m.get("modality", "?"), m.get("samples_skipped", 0)
+        used = m["samples_used"] - skipped if "samples_used" in m else "?"
+        text = f"{used} {modality} used, {skipped} {modality} skipped (failed to decode)"
+        unused = {kind: m.get(f"dataset_{kind}_samples", 0) for kind in ("image", "video") if kind not in modality}
+        unused = ", ".join(f"{n} {kind}" for kind, n in unused.items() if n)
+        return f"{text}; not used: {unused} (the pipeline reads {modality})" if unused else text
 
 
 def run_training(spec: RunSpec) -> RunSummary:

@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 from tqdm import tqdm
 
 from mmssl.data.dataset_writer import DatasetWriter
+from mmssl.data.member_table import MEMBERS_DIR, build_member_table
 from mmssl.data.prepare_journal import SUMMARY_FILE, Journal, PrepareRefused, write_json_atomic
 from mmssl.data.normalize_image import ImageConfig
 from mmssl.data.normalize_video import VideoConfig
@@ -106,6 +107,7 @@ def _run(source: Source, config: PrepareConfig, journal: Journal) -> dict:
     tally = SummaryTally()
     journal.finalize(tally.add)
     summary = tally.summary(state.next_shard, elapsed_s, sum(counts.values()), time.monotonic() - started_s)
+    build_member_table(out_dir, out_dir / MEMBERS_DIR)  # the loaders' table of contents (summary.json marks it done)
     write_json_atomic(out_dir / SUMMARY_FILE, summary)
     return summary
 

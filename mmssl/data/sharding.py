@@ -33,6 +33,14 @@ def _mix64(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def mix_hash(*words: int) -> int:
+    """A 64-bit hash of a few non-negative integers (seeded substitutes, per-slot choices)."""
+    value = np.uint64(0x9E3779B97F4A7C15)
+    for word in words:
+        value = _mix64(np.asarray([value ^ np.uint64(int(word) & 0xFFFFFFFFFFFFFFFF)]))[0]
+    return int(value)
+
+
 def _round_keys(epoch: int, seed: int) -> np.ndarray:
     """One 64-bit key per Feistel round, derived from (seed, epoch)."""
     words = [int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF]
@@ -119,10 +127,15 @@ class SampleSharding:
         total = self.total_positions
         return max(0, -(-(total - rank) // self.world_size))
 
-    def rank_indices(self, rank: int, epoch: int) -> np.ndarray:
-        """Global sample indices (int64) that `rank` reads in `epoch`, in reading order."""
+    def rank_indices(self, rank: int, epoch: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Global sample indices (int64) that `rank` reads in `epoch`, in reading order.
+
+        `start`/`stop` select reads [start, stop) of the rank's epoch without materialising the rest,
+        so a loader can map one batch at a time at any dataset size.
+        """
         self._check_rank(rank)
-        positions = np.arange(rank, self.total_positions, self.world_size, dtype=np.int64)
+        end = self.total_positions if stop is None else min(self.total_positions, rank + stop * self.world_size)
+        positions = np.arange(rank + start * self.world_size, end, self.world_size, dtype=np.int64)
         positions %= max(self.num_samples, 1)  # "pad": wrap to the start of the order
         if not self.shuffle:
             return positions

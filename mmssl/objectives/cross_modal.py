@@ -53,7 +53,7 @@ class CrossModalNetwork(nn.Module):
 
 
 class CrossModal(nn.Module):
-    """Batch: clip [B, 3, T, H, W], audio [B, 1, mels, frames], index [B]; owns both modality banks."""
+    """Batch: clip [B, 3, T, H, W], audio [B, 1, mels, frames], row [B] (memory-bank row); owns both modality banks."""
 
     def __init__(
         self, config: CrossModalConfig, num_samples: int, rank: int = 0,
@@ -72,13 +72,13 @@ class CrossModal(nn.Module):
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        require_keys(batch, ("clip", "audio", "index"), "CrossModal")
+        require_keys(batch, ("clip", "audio", "row"), "CrossModal")
         video_embedding, audio_embedding = model(batch["clip"], batch["audio"])
-        video_to_audio = self.audio_memory.losses(batch["index"], {"video_to_audio": video_embedding})["video_to_audio"]
-        audio_to_video = self.video_memory.losses(batch["index"], {"audio_to_video": audio_embedding})["audio_to_video"]
+        video_to_audio = self.audio_memory.losses(batch["row"], {"video_to_audio": video_embedding})["video_to_audio"]
+        audio_to_video = self.video_memory.losses(batch["row"], {"audio_to_video": audio_embedding})["audio_to_video"]
         loss = video_to_audio + audio_to_video
-        self.video_memory.update(batch["index"], video_embedding)
-        self.audio_memory.update(batch["index"], audio_embedding)
+        self.video_memory.update(batch["row"], video_embedding)
+        self.audio_memory.update(batch["row"], audio_embedding)
         metrics = {"loss_video_to_audio": video_to_audio.item(), "loss_audio_to_video": audio_to_video.item()}
         return loss, {"loss": loss.item(), **metrics}
 

@@ -97,13 +97,13 @@ class PIRL(nn.Module):
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss of one batch (image, tiles, index); updates the memory bank after computing it."""
-        require_keys(batch, ("image", "tiles", "index"), "PIRL")
+        """Loss of one batch (image, tiles, row: the sample's memory-bank row); updates the memory bank after computing it."""
+        require_keys(batch, ("image", "tiles", "row"), "PIRL")
         image_embedding, tile_embedding = model(batch["image"], batch["tiles"])
-        terms = self.contrast.losses(batch["index"], {"tiles": tile_embedding, "image": image_embedding})
+        terms = self.contrast.losses(batch["row"], {"tiles": tile_embedding, "image": image_embedding})
         weight = self.config.loss_weight
         loss = weight * terms["tiles"] + (1.0 - weight) * terms["image"]
-        self.contrast.update(batch["index"], image_embedding)
+        self.contrast.update(batch["row"], image_embedding)
         return loss, {"loss": loss.item(), "loss_tiles": terms["tiles"].item(), "loss_image": terms["image"].item()}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:

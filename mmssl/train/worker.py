@@ -19,7 +19,7 @@ import ray.train
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from mmssl.data.manifest import read_manifest
+from mmssl.memory.collectives import all_reduce_sum_
 from mmssl.objectives import METHODS
 from mmssl.pipelines.loader import build_loader
 from mmssl.train.checkpoint import LoadedCheckpoint, read_checkpoint, write_rank_files
@@ -43,12 +43,19 @@ def train_worker(config: dict) -> None:
     device = ray.train.torch.get_device() if spec.cluster.use_gpu else torch.device("cpu")
     if device.type == "cpu":
         torch.set_num_threads(spec.train.torch_threads or max(1, int(spec.cluster.cpus_per_worker)))
-    num_samples = read_manifest(spec.data_dir, columns=["index"]).num_rows
     _log_placement(spec, context)
 
+    restored = _read_restored()
+    loader = build_loader(
+        spec.pipeline, spec.data_dir, batch_size=spec.train.batch_size,
+        device="gpu" if device.type == "cuda" else "cpu", device_id=device.index if device.type == "cuda" else None,
+        shard_id=rank, num_shards=world_size, seed=spec.train.seed, num_threads=spec.train.loader_threads,
+        checkpoint=_loader_checkpoint(restored, rank, world_size), options=spec.pipeline_options,
+    )
     torch.manual_seed(spec.train.seed)  # any other torch randomness in the run is reproducible too
     _, method_class = METHODS[spec.method]
-    method = method_class(spec.method_config, num_samples=num_samples, rank=rank, world_size=world_size,
+    # the bank has a row per sample the pipeline can use (e.g. the photos of a photo+video dataset)
+    method = method_class(spec.method_config, num_samples=loader.num_samples, rank=rank, world_size=world_size,
                           device=device, seed=spec.train.seed)  # builds its networks on `device`, same on every rank
     model = method.model
     if world_size > 1:
@@ -62,13 +69,8 @@ def train_worker(config: dict) -> None:
         weight_decay=spec.optim.weight_decay,
     )
 
-    restored = _restore(method, optimizer, rank)
-    loader = build_loader(
-        spec.pipeline, spec.data_dir, batch_size=spec.train.batch_size,
-        device="gpu" if device.type == "cuda" else "cpu", device_id=device.index if device.type == "cuda" else None,
-        shard_id=rank, num_shards=world_size, seed=spec.train.seed, num_threads=spec.train.loader_threads,
-        checkpoint=_loader_checkpoint(restored, rank, world_size), options=spec.pipeline_options,
-    )
+    if restored is not None:
+        _load_restored(restored, method, optimizer, rank)
     total_steps = spec.train.epochs * loader.batches_per_epoch
     if spec.train.max_steps is not None:
         total_steps = min(total_steps, spec.train.max_steps)
@@ -101,7 +103,7 @@ def train_worker(config: dict) -> None:
         if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last:
             epoch = step // loader.batches_per_epoch
             metrics = dict(meter.summary(), **step_metrics, step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
-                           samples_skipped=loader.samples_skipped)
+                           **_sample_counts(loader, device))
             if last:
                 metrics["train_time_s"] = time.perf_counter() - started
             if rank == 0:
@@ -145,19 +147,29 @@ def _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, opti
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
-def _restore(method, optimizer, rank: int) -> LoadedCheckpoint | None:
-    """Load the run's latest checkpoint into the method and optimizer, if Ray handed us one."""
+def _sample_counts(loader, device: torch.device) -> dict[str, int]:
+    """What the run feeds on: samples the pipeline can use, and those skipped so far on all ranks."""
+    skipped = torch.tensor([loader.samples_skipped], dtype=torch.int64, device=device)
+    return {"samples_used": loader.num_samples, "samples_skipped": int(all_reduce_sum_(skipped).item()),
+            "modality": loader.modality, **{f"dataset_{kind}_samples": n for kind, n in loader.dataset_modalities().items()}}
+
+
+def _read_restored() -> LoadedCheckpoint | None:
+    """The run's latest checkpoint, if Ray handed us one."""
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as directory:
-        restored = read_checkpoint(directory)
+        return read_checkpoint(directory)
+
+
+def _load_restored(restored: LoadedCheckpoint, method, optimizer, rank: int) -> None:
+    """Load a checkpoint into the method (networks and bank shard) and the optimizer."""
     method.model.load_state_dict(restored.trainer_state["model"])
     optimizer.load_state_dict(restored.trainer_state["optimizer"])
     method.load_checkpoint_state(restored.method_states)
     if rank == 0:
         print(f"resumed from step {restored.step} (saved by {restored.world_size} worker(s))", flush=True)
-    return restored
 
 
 def _loader_checkpoint(restored: LoadedCheckpoint | None, rank: int, world_size: int) -> str | None:

@@ -1,0 +1,169 @@
+"""Where every sample's members lie in the shards: memory-mapped arrays, the loader's table of contents.
+
+The loader reads members by (tar, offset, size), so it needs no tar reader and can fetch any sample
+of a 100M-sample dataset in O(1). The table sits beside the manifest, in `members/`:
+    shards.json      the shard stems, in shard-number order
+    shard.npy        int32 [N]: shard number of the sample whose manifest index is i
+    <ext>.npy        int64 [N, 2]: (data offset, size) of member <ext> (jpg, mp4, flac); -1 if absent
+    eligible-*.npy   int64: manifest indices of the samples that have a set of members (cached)
+Every array is indexed by the manifest's dense `index`, and opened with mmap, so worker processes
+share the pages. Preparation writes the table; for a dataset prepared before it existed, the
+loader builds it from the shards' .idx files on first use (in a cache directory if the dataset's
+directory is read-only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mmssl.data.manifest import SHARDS_DIR
+from mmssl.data.shards import INDEX_VERSION, list_shards
+
+MEMBERS_DIR = "members"
+TABLE_EXTS = ("jpg", "mp4", "flac")
+SHARDS_FILE = "shards.json"
+CACHE_ROOT = Path("~/.cache/mmssl/members")
+STANDARD_MEMBER_SETS = (("jpg",), ("mp4",), ("flac", "mp4"))  # images; videos; videos with audio
+
+
+def _shard_stems(data_dir: Path) -> list[str]:
+    shards_dir = data_dir / SHARDS_DIR
+    pairs = list_shards(shards_dir) if shards_dir.is_dir() else []
+    if not pairs:
+        raise FileNotFoundError(
+            f"no shards found in {shards_dir}: {data_dir} is not a prepared dataset; "
+            f"run `python tools/prepare_data.py --input MEDIA_DIR --output {data_dir}` first"
+        )
+    return [tar.stem for tar, _ in pairs]
+
+
+def _parse_index_file(idx_path: Path) -> list[tuple[int, dict[str, tuple[int, int]]]]:
+    """(manifest index, {ext: (offset, size)}) per sample of one DALI v1.2 index file."""
+    header, *lines = idx_path.read_text().splitlines()
+    version, count = header.split()
+    if version != INDEX_VERSION:
+        raise ValueError(f"{idx_path}: index version {version}, expected {INDEX_VERSION}")
+    samples = []
+    for line in lines[: int(count)]:
+        parts = line.split()
+        members = {parts[i]: (int(parts[i + 1]), int(parts[i + 2])) for i in range(0, len(parts), 4)}
+        key = parts[3].split(".", 1)[0]
+        if not key.isdigit():
+            raise ValueError(f"{idx_path}: sample key {key!r} is not a manifest index; re-prepare the dataset")
+        samples.append((int(key), members))
+    return samples
+
+
+def build_member_table(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Write the table of `data_dir`'s shards into `out_dir` (atomically: shards.json comes last)."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    stems = _shard_stems(data_dir)
+    per_shard = [_parse_index_file(data_dir / SHARDS_DIR / f"{stem}.idx") for stem in stems]
+    num_samples = sum(len(samples) for samples in per_shard)
+    shard = np.full(num_samples, -1, np.int32)
+    members = {ext: np.full((num_samples, 2), -1, np.int64) for ext in TABLE_EXTS}
+    for number, samples in enumerate(per_shard):
+        for index, found in samples:
+            if not 0 <= index < num_samples or shard[index] != -1:
+                raise ValueError(f"{data_dir}: sample index {index} is out of range or appears twice in the shards; "
+                                 "the shards do not match a dense manifest: re-prepare the dataset")
+            shard[index] = number
+            for ext, location in found.items():
+                if ext in members:
+                    members[ext][index] = location
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, array in [("shard", shard), *members.items()]:
+        _save_atomic(out_dir / f"{name}.npy", array)
+    for stale in out_dir.glob("eligible-*.npy"):
+        stale.unlink()
+    for exts in STANDARD_MEMBER_SETS:
+        _save_atomic(_eligible_file(out_dir, exts), _having(members, exts))
+    tmp = out_dir / f"{SHARDS_FILE}.partial"
+    tmp.write_text(json.dumps({"shards": stems, "num_samples": num_samples}))
+    os.replace(tmp, out_dir / SHARDS_FILE)
+    return out_dir
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def _eligible_file(table_dir: Path, exts: tuple[str, ...]) -> Path:
+    return table_dir / f"eligible-{'+'.join(sorted(exts))}.npy"
+
+
+def _having(members: dict[str, np.ndarray], exts: tuple[str, ...]) -> np.ndarray:
+    """Sorted manifest indices of the samples that have every member in `exts`."""
+    having = np.ones(len(next(iter(members.values()))), bool)
+    for ext in exts:
+        having &= members[ext][:, 1] >= 0
+    return np.flatnonzero(having).astype(np.int64)
+
+
+def _is_current(table_dir: Path, stems: list[str]) -> bool:
+    listing = table_dir / SHARDS_FILE
+    return listing.exists() and json.loads(listing.read_text())["shards"] == stems
+
+
+def member_table_dir(data_dir: str | os.PathLike) -> Path:
+    """The directory of `data_dir`'s member table, built (or rebuilt, if the shards changed) when needed."""
+    data_dir = Path(data_dir)
+    stems = _shard_stems(data_dir)
+    beside = data_dir / MEMBERS_DIR
+    cached = CACHE_ROOT.expanduser() / hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    for candidate in (beside, cached):
+        if _is_current(candidate, stems):
+            return candidate
+    try:
+        return build_member_table(data_dir, beside)
+    except PermissionError:  # a read-only dataset: keep the table in the user's cache
+        return build_member_table(data_dir, cached)
+
+
+@dataclass(frozen=True)
+class MemberTable:
+    """The opened table: shard paths and, per manifest index, its shard and member locations."""
+
+    table_dir: Path
+    tar_paths: tuple[str, ...]
+    num_samples: int
+
+    @classmethod
+    def open(cls, data_dir: str | os.PathLike) -> "MemberTable":
+        table_dir = member_table_dir(data_dir)
+        listing = json.loads((table_dir / SHARDS_FILE).read_text())
+        tars = tuple(str(Path(data_dir).resolve() / SHARDS_DIR / f"{stem}.tar") for stem in listing["shards"])
+        return cls(table_dir, tars, int(listing["num_samples"]))
+
+    def shard_numbers(self) -> np.ndarray:
+        return np.load(self.table_dir / "shard.npy", mmap_mode="r")
+
+    def locations(self, ext: str) -> np.ndarray:
+        """[N, 2] (offset, size) of member `ext`; -1 where a sample has none."""
+        if ext not in TABLE_EXTS:
+            raise ValueError(f"no table for member {ext!r}; tables exist for {TABLE_EXTS}")
+        return np.load(self.table_dir / f"{ext}.npy", mmap_mode="r")
+
+    def eligible_path(self, exts: tuple[str, ...]) -> Path:
+        """File of the sorted manifest indices of samples having every member in `exts` (cached)."""
+        path = _eligible_file(self.table_dir, exts)
+        if not path.exists():
+            _save_atomic(path, _having({ext: self.locations(ext) for ext in exts}, exts))
+        return path
+
+    def eligible_count(self, exts: tuple[str, ...]) -> int:
+        return len(np.load(self.eligible_path(exts), mmap_mode="r"))
+
+    def describe_counts(self) -> str:
+        """What the dataset holds, by member set: `500 samples: 480 jpg, 20 mp4, 12 flac+mp4`."""
+        counts = ", ".join(f"{self.eligible_count(exts)} {'+'.join(sorted(exts))}" for exts in STANDARD_MEMBER_SETS)
+        return f"{self.num_samples} samples: {counts}"

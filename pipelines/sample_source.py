@@ -1,0 +1,125 @@
+"""Bytes in, one way: the per-sample callback that feeds every DALI graph from the shards.
+
+`fn.external_source` calls a `SampleSource` once per sample slot, in the main process or in its
+parallel worker processes. The source maps the slot to a sample through the plan, reads the
+family's members by offset (one `pread` each: no tar parsing), checks each member's structure, and
+returns the encoded members plus `index` (manifest index), `row` (dense row of the family's
+samples) and `skipped` (manifest indices passed over in this slot). A member that fails its check,
+or a sample already known to be bad, is replaced by the plan's substitute for the slot.
+
+The source holds no mutable state that matters: everything is a function of (DALI iteration,
+slot) and of the bytes on disk, so a restarted pipeline, another worker process or the loader's own
+bookkeeping all see the same samples. DALI counts iterations from 0 in a new pipeline and restores
+the count with a checkpoint, so the iteration is the plan's global batch number (epoch * batches
+per epoch + batch). Only paths cross process boundaries; the tables
+are memory-mapped in each process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mmssl.data.member_checks import QUICK_CHECKS
+from mmssl.data.member_table import MemberTable
+from mmssl.data.sample_plan import SamplePlan
+
+MAX_ATTEMPTS = 64  # substitutes tried for one slot before the dataset is called broken
+MAX_OPEN_SHARDS = 32  # file descriptors kept open per process
+KNOWN_BAD_REASON = "failed to decode in the pipeline"
+
+
+class BrokenDatasetError(RuntimeError):
+    """So many samples fail that a slot cannot be filled: the data, not the loader, needs fixing."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    index: int  # manifest index of the sample fed
+    row: int  # its dense row
+    members: tuple[bytes, ...]  # encoded members, in the family's order
+    skipped: tuple[tuple[int, str], ...]  # (manifest index, reason) of samples passed over
+
+
+class SampleSource:
+    """Callable for `fn.external_source(batch=False, num_outputs=len(exts) + 3)`."""
+
+    def __init__(self, table: MemberTable, exts: tuple[str, ...], plan: SamplePlan,
+                 known_bad: frozenset[int] = frozenset()):
+        self.table_dir, self.tar_paths = table.table_dir, table.tar_paths
+        self.exts, self.plan, self.known_bad = exts, plan, known_bad
+        self.eligible_path = table.eligible_path(exts)
+        self._arrays: dict | None = None
+        self._files: OrderedDict[int, int] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _arrays=None, _files=OrderedDict())  # worker processes open their own
+
+    def __del__(self) -> None:
+        for fd in self._files.values():
+            os.close(fd)
+
+    @property
+    def arrays(self) -> dict:
+        if self._arrays is None:
+            table = MemberTable(Path(self.table_dir), self.tar_paths, 0)
+            self._arrays = {"rows": np.load(self.eligible_path, mmap_mode="r"), "shard": table.shard_numbers(),
+                            **{ext: table.locations(ext) for ext in self.exts}}
+        return self._arrays
+
+    def __call__(self, info) -> tuple[np.ndarray, ...]:
+        """DALI's SampleInfo -> (member arrays..., index, row, skipped)."""
+        epoch, batch = divmod(info.iteration, self.plan.batches_per_epoch)
+        slot = self.slot(epoch, batch, info.idx_in_batch)
+        skipped = np.array([index for index, _ in slot.skipped], np.int64)
+        return (*(np.frombuffer(m, np.uint8) for m in slot.members), np.array(slot.index, np.int64),
+                np.array(slot.row, np.int64), skipped)
+
+    def slot(self, epoch: int, batch: int, position: int) -> Slot:
+        """The sample fed at `position` of `batch` of `epoch`, after skipping bad ones."""
+        row = int(self.plan.batch_rows(epoch, batch)[position])
+        skipped = []
+        for attempt in range(MAX_ATTEMPTS):
+            index = int(self.arrays["rows"][row])
+            members, reason = self.read_checked(index)
+            if reason is None:
+                return Slot(index, row, members, tuple(skipped))
+            skipped.append((index, reason))
+            row = self.plan.substitute(epoch, batch, position, attempt)
+        raise BrokenDatasetError(
+            f"{MAX_ATTEMPTS} samples in a row could not be fed (e.g. {self.describe(skipped[0][0])}: {skipped[0][1]}); "
+            f"the dataset in {Path(self.tar_paths[0]).parent.parent} looks broken: re-run preparation on it")
+
+    def read_checked(self, index: int) -> tuple[tuple[bytes, ...], str | None]:
+        """The members of sample `index` and None, or what is wrong with them."""
+        if index in self.known_bad:
+            return (), KNOWN_BAD_REASON
+        members = []
+        for ext in self.exts:
+            payload = self.read_member(index, ext)
+            reason = QUICK_CHECKS[ext](payload)
+            if reason is not None:
+                return (), f"{ext}: {reason}"
+            members.append(payload)
+        return tuple(members), None
+
+    def read_member(self, index: int, ext: str) -> bytes:
+        offset, size = (int(v) for v in self.arrays[ext][index])
+        return os.pread(self._fd(int(self.arrays["shard"][index])), size, offset)
+
+    def describe(self, index: int) -> str:
+        """Where a sample lives, for log lines: `shard-000003.tar key 0000000042`."""
+        return f"{Path(self.tar_paths[int(self.arrays['shard'][index])]).name} key {index:010d}"
+
+    def _fd(self, shard: int) -> int:
+        if shard in self._files:
+            self._files.move_to_end(shard)
+            return self._files[shard]
+        if len(self._files) >= MAX_OPEN_SHARDS:
+            os.close(self._files.popitem(last=False)[1])
+        self._files[shard] = os.open(self.tar_paths[shard], os.O_RDONLY)
+        return self._files[shard]
