@@ -19,7 +19,7 @@ RECIPES = ["pirl_yfcc", "jigsaw", "rotation", "npid", "simclr", "moco"]
 def test_embedded_recipe_takes_a_training_step(name, image_dataset):
     recipe = importlib.import_module(f"mmssl.recipes.{name}")
     config = recipe.embedded_config()
-    assert config.method.backbone == "resnet18" and config.cluster.use_gpu is False
+    assert config.method.backbone in ("resnet18", "resnet18_narrow") and config.cluster.use_gpu is False
     loader = build_loader(config.pipeline, image_dataset, batch_size=4, num_threads=1, options=config.pipeline_options)
     batch = next(iter(loader))
     torch.manual_seed(0)
