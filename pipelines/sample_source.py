@@ -27,6 +27,7 @@ import numpy as np
 from mmssl.data.member_checks import QUICK_CHECKS
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
+from mmssl.data.shards import sample_key
 
 MAX_ATTEMPTS = 64  # substitutes tried for one slot before the dataset is called broken
 MAX_OPEN_SHARDS = 32  # file descriptors kept open per process
@@ -113,7 +114,7 @@ class SampleSource:
 
     def describe(self, index: int) -> str:
         """Where a sample lives, for log lines: `shard-000003.tar key 0000000042`."""
-        return f"{Path(self.tar_paths[int(self.arrays['shard'][index])]).name} key {index:010d}"
+        return f"{Path(self.tar_paths[int(self.arrays['shard'][index])]).name} key {sample_key(index)}"
 
     def _fd(self, shard: int) -> int:
         if shard in self._files:
