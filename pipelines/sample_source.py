@@ -51,7 +51,7 @@ class SampleSource:
 
     def __init__(self, table: MemberTable, exts: tuple[str, ...], plan: SamplePlan,
                  known_bad: frozenset[int] = frozenset()):
-        self.table_dir, self.tar_paths = table.table_dir, table.tar_paths
+        self.table, self.tar_paths = table, table.tar_paths
         self.exts, self.plan, self.known_bad = exts, plan, known_bad
         self.eligible_path = table.eligible_path(exts)
         self._arrays: dict | None = None
@@ -67,9 +67,8 @@ class SampleSource:
     @property
     def arrays(self) -> dict:
         if self._arrays is None:
-            table = MemberTable(Path(self.table_dir), self.tar_paths, 0)
-            self._arrays = {"rows": np.load(self.eligible_path, mmap_mode="r"), "shard": table.shard_numbers(),
-                            **{ext: table.locations(ext) for ext in self.exts}}
+            self._arrays = {"rows": np.load(self.eligible_path, mmap_mode="r"), "shard": self.table.shard_numbers(),
+                            **{ext: self.table.locations(ext) for ext in self.exts}}
         return self._arrays
 
     def __call__(self, info) -> tuple[np.ndarray, ...]:

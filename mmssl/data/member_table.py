@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mmssl.data.manifest import SHARDS_DIR
-from mmssl.data.shards import INDEX_VERSION, list_shards
+from mmssl.data.shards import list_shards, read_index_entries
 
 MEMBERS_DIR = "members"
 TABLE_EXTS = ("jpg", "mp4", "flac")
@@ -44,16 +44,9 @@ def _shard_stems(data_dir: Path) -> list[str]:
 
 
 def _parse_index_file(idx_path: Path) -> list[tuple[int, dict[str, tuple[int, int]]]]:
-    """(manifest index, {ext: (offset, size)}) per sample of one DALI v1.2 index file."""
-    header, *lines = idx_path.read_text().splitlines()
-    version, count = header.split()
-    if version != INDEX_VERSION:
-        raise ValueError(f"{idx_path}: index version {version}, expected {INDEX_VERSION}")
+    """(manifest index, {ext: (offset, size)}) per sample of one shard's index file."""
     samples = []
-    for line in lines[: int(count)]:
-        parts = line.split()
-        members = {parts[i]: (int(parts[i + 1]), int(parts[i + 2])) for i in range(0, len(parts), 4)}
-        key = parts[3].split(".", 1)[0]
+    for key, members in read_index_entries(idx_path):
         if not key.isdigit():
             raise ValueError(f"{idx_path}: sample key {key!r} is not a manifest index; re-prepare the dataset")
         samples.append((int(key), members))

@@ -124,8 +124,8 @@ def list_shards(shards_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_index(idx_path: str | os.PathLike) -> list[dict[str, tuple[int, int]]]:
-    """Parse a DALI v1.2 index: per sample, {ext: (data_offset, size)}."""
+def read_index_entries(idx_path: str | os.PathLike) -> list[tuple[str, dict[str, tuple[int, int]]]]:
+    """Parse a DALI v1.2 index: per sample, (key, {ext: (data_offset, size)})."""
     lines = Path(idx_path).read_text().splitlines()
     version, count = lines[0].split()
     if version != INDEX_VERSION:
@@ -133,5 +133,11 @@ def read_index(idx_path: str | os.PathLike) -> list[dict[str, tuple[int, int]]]:
     samples = []
     for line in lines[1 : 1 + int(count)]:
         parts = line.split()
-        samples.append({parts[i]: (int(parts[i + 1]), int(parts[i + 2])) for i in range(0, len(parts), 4)})
+        members = {parts[i]: (int(parts[i + 1]), int(parts[i + 2])) for i in range(0, len(parts), 4)}
+        samples.append((parts[3].split(".", 1)[0], members))
     return samples
+
+
+def read_index(idx_path: str | os.PathLike) -> list[dict[str, tuple[int, int]]]:
+    """Parse a DALI v1.2 index: per sample, {ext: (data_offset, size)}."""
+    return [members for _, members in read_index_entries(idx_path)]
