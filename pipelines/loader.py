@@ -34,6 +34,9 @@ from mmssl.data.member_checks import FULL_CHECKS
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
 from mmssl.pipelines import ops
+from mmssl.pipelines.audio import AUDIO_MEMBERS, AUDIO_OUTPUTS, AudioFeed, audio_graph
+from mmssl.pipelines.av_pairs import AV_MEMBERS, AV_PAIRS_OUTPUTS, AVPairsFeed, AVPairsOptions, av_pairs_graph
+from mmssl.pipelines.clips import CLIPS_OUTPUTS, VIDEO_MEMBERS, ClipsFeed, clips_graph
 from mmssl.pipelines.eval_center_crop import CENTER_CROP_OUTPUTS, CenterCropConfig, center_crop_graph
 from mmssl.pipelines.image_view import IMAGE_VIEW_OUTPUTS, image_view_graph
 from mmssl.pipelines.jigsaw import JIGSAW_OUTPUTS, JigsawConfig, TileConfig, jigsaw_graph
@@ -48,14 +51,26 @@ from mmssl.pipelines.rotation import (
     jigsaw_rotation_graph,
     rotation_graph,
 )
+from mmssl.pipelines.feeds import Feed
+from mmssl.pipelines.frame_order import FRAME_ORDER_OUTPUTS, FrameOrderFeed, FrameOrderOptions, choose_tuples, frame_order_graph
+from mmssl.pipelines.log_mel import AudioOptions
 from mmssl.pipelines.sample_source import KNOWN_BAD_REASON, SampleSource
+from mmssl.pipelines.tracked_patches import (
+    TRACK_GRAPH_OUTPUTS,
+    TrackedPatchesFeed,
+    TrackedPatchesOptions,
+    track_patches,
+    tracked_patches_graph,
+)
+from mmssl.pipelines.temporal import TemporalFeed, TemporalOptions, temporal_graph
+from mmssl.pipelines.video_frames import ClipOptions
 from mmssl.pipelines.views import ViewsConfig, views_graph
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "mmssl.loader.v2"
 MAX_REBUILDS_PER_BATCH = 8  # a batch that keeps failing after this many found-and-skipped samples is a bug
 LOADER_OUTPUTS = ("index", "row")  # added to every family's outputs
-INTEGER_OUTPUTS = ("perm", "label", "rotation", *LOADER_OUTPUTS)
+INTEGER_OUTPUTS = ("perm", "label", "rotation", "match", "audio_index", "pattern", "frame_size", *LOADER_OUTPUTS)
 IMAGE_MEMBERS = ("jpg",)
 MODALITY_OF_MEMBER = {"jpg": "image", "mp4": "video", "flac": "audio"}
 
@@ -70,6 +85,8 @@ class Family:
     members: tuple[str, ...] = IMAGE_MEMBERS
     uses_permutations: bool = False
     conditionals: bool = False  # the graph branches on data (DALI conditionals)
+    feed: Callable[[Any, str], Feed] | None = None  # (cfg, device) -> what the source feeds; None: the members' bytes
+    finish: Callable[[dict, Any], dict] | None = None  # batched torch step on the pipeline's device (batch, cfg)
 
 
 FAMILIES = {
@@ -84,6 +101,16 @@ FAMILIES = {
                               uses_permutations=True, conditionals=True),
     "views": Family(ViewsConfig, views_graph, lambda cfg: cfg.output_names),
     "center_crop": Family(CenterCropConfig, center_crop_graph, lambda cfg: CENTER_CROP_OUTPUTS),
+    "clips": Family(ClipOptions, clips_graph, lambda cfg: CLIPS_OUTPUTS, members=VIDEO_MEMBERS, feed=ClipsFeed),
+    "temporal": Family(TemporalOptions, temporal_graph, lambda cfg: cfg.output_names, members=VIDEO_MEMBERS,
+                       feed=TemporalFeed),
+    "audio": Family(AudioOptions, audio_graph, lambda cfg: AUDIO_OUTPUTS, members=AUDIO_MEMBERS, feed=AudioFeed),
+    "av_pairs": Family(AVPairsOptions, av_pairs_graph, lambda cfg: AV_PAIRS_OUTPUTS, members=AV_MEMBERS,
+                       feed=AVPairsFeed),
+    "frame_order": Family(FrameOrderOptions, frame_order_graph, lambda cfg: FRAME_ORDER_OUTPUTS, members=VIDEO_MEMBERS,
+                          feed=FrameOrderFeed, finish=choose_tuples),
+    "tracked_patches": Family(TrackedPatchesOptions, tracked_patches_graph, lambda cfg: TRACK_GRAPH_OUTPUTS,
+                              members=VIDEO_MEMBERS, feed=TrackedPatchesFeed, finish=track_patches),
 }
 
 
@@ -171,7 +198,7 @@ class Loader:
 
     @property
     def modality(self) -> str:
-        """What the family reads: `image`, `video` or `video+audio`."""
+        """What the family reads: `image`, `video`, `audio` or `video+audio`."""
         return "+".join(MODALITY_OF_MEMBER[ext] for ext in sorted(self.family.members, key=("jpg", "mp4", "flac").index))
 
     def dataset_modalities(self) -> dict[str, int]:
@@ -232,7 +259,9 @@ class Loader:
         return self.epoch * self.batches_per_epoch + self._batch_in_epoch
 
     def _build(self):
-        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=frozenset(self._known_bad))
+        feed = self.family.feed(self.cfg, self.device) if self.family.feed is not None else None
+        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=frozenset(self._known_bad),
+                                    feed=feed)
         extra = {"permutations": self._permutations} if self.family.uses_permutations else {}
         pipe = family_pipeline(self.family, self._source, self.cfg, self.device, self._source_workers,
                                checkpoint=self._dali_state, graph_args=extra, **self._pipe_args)
@@ -273,8 +302,8 @@ class Loader:
             self._known_bad[index] = reason
 
     def _to_batch(self, outputs) -> dict[str, torch.Tensor]:
-        *outputs, skipped = outputs
-        self._record_skipped(skipped)
+        *outputs, skipped, reasons = outputs
+        self._record_skipped(skipped, reasons)
         target = torch.device("cuda", self._pipe_args["device_id"]) if self.device == "gpu" else torch.device("cpu")
         batch = {}
         for name, tensor_list in zip((*self.family.output_names(self.cfg), *LOADER_OUTPUTS), outputs):
@@ -282,30 +311,33 @@ class Loader:
             batch[name] = tensor.long() if name in INTEGER_OUTPUTS else tensor
         if getattr(self.cfg, "all_rotations", False):
             batch = _interleave_rotations(batch)
+        if self.family.finish is not None:
+            batch = self.family.finish(batch, self.cfg)
         return batch
 
-    def _record_skipped(self, skipped) -> None:
+    def _record_skipped(self, skipped, reasons) -> None:
         for i in range(len(skipped)):
-            for index in skipped.at(i).tolist():
+            said = bytes(reasons.at(i)).decode(errors="replace").split("\n")
+            for index, reason in zip(skipped.at(i).tolist(), said):
                 if index in self.skipped:
                     continue
-                reason = self._known_bad.get(index) or self._source.read_checked(index)[1] or KNOWN_BAD_REASON
+                reason = self._known_bad.get(index) or reason or KNOWN_BAD_REASON
                 self.skipped[index] = SkippedSample(index, self._source.describe(index), reason)
                 log.warning("skipping sample %s (manifest index %d): %s", self.skipped[index].where, index, reason)
 
 
 def family_pipeline(family: Family, source: SampleSource, cfg, device: str, source_workers: int, *,
                     checkpoint: bytes | None, graph_args: dict, **pipe_args):
-    """The DALI pipeline of `family`: the source's members -> the family's graph -> outputs, index, row, skipped."""
-    num_members = len(family.members)
+    """The DALI pipeline of `family`: the source's feed -> the family's graph -> outputs, index, row, skipped."""
+    specs = source.outputs()
 
     @pipeline_def(enable_checkpointing=True, enable_conditionals=family.conditionals)
     def pipeline():
-        *members, index, row, skipped = fn.external_source(
-            source=source, num_outputs=num_members + 3, batch=False, parallel=source_workers > 0,
-            dtype=[types.UINT8] * num_members + [types.INT64] * 3)
-        outputs = family.graph(dict(zip(family.members, members)), cfg, device, **graph_args)
-        return (*outputs, index, row, skipped)
+        *fed, index, row, skipped, reasons = fn.external_source(
+            source=source, num_outputs=len(specs), batch=False, parallel=source_workers > 0,
+            dtype=[spec.dtype for spec in specs], layout=[spec.layout for spec in specs])
+        outputs = family.graph({spec.name: node for spec, node in zip(specs, fed)}, cfg, device, **graph_args)
+        return (*outputs, index, row, skipped, reasons)
 
     workers = dict(py_num_workers=source_workers, py_start_method="spawn") if source_workers > 0 else {}
     return pipeline(checkpoint=checkpoint, **workers, **pipe_args)

@@ -3,12 +3,15 @@
 `fn.external_source` calls a `SampleSource` once per sample slot, in the main process or in its
 parallel worker processes. The source maps the slot to a sample through the plan, reads the
 family's members by offset (one `pread` each: no tar parsing), checks each member's structure, and
-returns the encoded members plus `index` (manifest index), `row` (dense row of the family's
-samples) and `skipped` (manifest indices passed over in this slot). A member that fails its check,
-or a sample already known to be bad, is replaced by the plan's substitute for the slot.
+hands them to the family's feed (see feeds.py: the encoded bytes for images; planned frames and
+audio windows for video and audio). It returns the feed's arrays plus `index` (manifest index),
+`row` (dense row of the family's samples), `skipped` (manifest indices passed over in this slot)
+and `skip_reasons` (their reasons, UTF-8, one per line). A member that fails its check, a sample
+the feed rejects (e.g. a video decord cannot decode in time), or a sample already known to be bad
+is replaced by the plan's substitute for the slot.
 
 The source holds no mutable state that matters: everything is a function of (DALI iteration,
-slot) and of the bytes on disk, so a restarted pipeline, another worker process or the loader's own
+slot) and of the bytes on disk (a decode that times out is the one exception), so a restarted pipeline, another worker process or the loader's own
 bookkeeping all see the same samples. DALI counts iterations from 0 in a new pipeline and restores
 the count with a checkpoint, so the iteration is the plan's global batch number (epoch * batches
 per epoch + batch). Only paths cross process boundaries; the tables
@@ -23,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import nvidia.dali.types as types
 
 from mmssl.data.member_checks import QUICK_CHECKS
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
 from mmssl.data.shards import sample_key
+from mmssl.pipelines.feeds import EncodedMembers, Feed, FeedOutput, FeedRequest, SampleRejected
 
 MAX_ATTEMPTS = 64  # substitutes tried for one slot before the dataset is called broken
 MAX_OPEN_SHARDS = 32  # file descriptors kept open per process
@@ -44,15 +49,20 @@ class Slot:
     row: int  # its dense row
     members: tuple[bytes, ...]  # encoded members, in the family's order
     skipped: tuple[tuple[int, str], ...]  # (manifest index, reason) of samples passed over
+    fed: tuple[np.ndarray, ...] = ()  # what the feed made of the members
+
+
+SOURCE_OUTPUTS = ("index", "row", "skipped", "skip_reasons")  # after the feed's outputs
 
 
 class SampleSource:
-    """Callable for `fn.external_source(batch=False, num_outputs=len(exts) + 3)`."""
+    """Callable for `fn.external_source(batch=False, num_outputs=len(source.outputs()))`."""
 
     def __init__(self, table: MemberTable, exts: tuple[str, ...], plan: SamplePlan,
-                 known_bad: frozenset[int] = frozenset()):
+                 known_bad: frozenset[int] = frozenset(), feed: Feed | None = None):
         self.table, self.tar_paths = table, table.tar_paths
         self.exts, self.plan, self.known_bad = exts, plan, known_bad
+        self.feed = feed if feed is not None else EncodedMembers(exts)
         self.eligible_path = table.eligible_path(exts)
         self._arrays: dict | None = None
         self._files: OrderedDict[int, int] = OrderedDict()
@@ -71,13 +81,18 @@ class SampleSource:
                             **{ext: self.table.locations(ext) for ext in self.exts}}
         return self._arrays
 
+    def outputs(self) -> tuple[FeedOutput, ...]:
+        """Everything `__call__` returns, in order: the feed's outputs, then SOURCE_OUTPUTS."""
+        return (*self.feed.outputs(), *(FeedOutput(name, types.INT64) for name in SOURCE_OUTPUTS[:3]),
+                FeedOutput(SOURCE_OUTPUTS[3], types.UINT8))
+
     def __call__(self, info) -> tuple[np.ndarray, ...]:
-        """DALI's SampleInfo -> (member arrays..., index, row, skipped)."""
+        """DALI's SampleInfo -> (feed arrays..., index, row, skipped, skip_reasons)."""
         epoch, batch = divmod(info.iteration, self.plan.batches_per_epoch)
         slot = self.slot(epoch, batch, info.idx_in_batch)
         skipped = np.array([index for index, _ in slot.skipped], np.int64)
-        return (*(np.frombuffer(m, np.uint8) for m in slot.members), np.array(slot.index, np.int64),
-                np.array(slot.row, np.int64), skipped)
+        reasons = np.frombuffer("\n".join(reason for _, reason in slot.skipped).encode(), np.uint8)
+        return (*slot.fed, np.array(slot.index, np.int64), np.array(slot.row, np.int64), skipped, reasons)
 
     def slot(self, epoch: int, batch: int, position: int) -> Slot:
         """The sample fed at `position` of `batch` of `epoch`, after skipping bad ones."""
@@ -87,19 +102,31 @@ class SampleSource:
             index = int(self.arrays["rows"][row])
             members, reason = self.read_checked(index)
             if reason is None:
-                return Slot(index, row, members, tuple(skipped))
+                rng = np.random.default_rng((self.plan.seed, self.plan.rank, epoch, batch, position, attempt))
+                request = FeedRequest(dict(zip(self.exts, members)), index, row, epoch, rng, self)
+                try:
+                    return Slot(index, row, members, tuple(skipped), tuple(self.feed(request)))
+                except SampleRejected as rejected:
+                    reason = rejected.reason
             skipped.append((index, reason))
             row = self.plan.substitute(epoch, batch, position, attempt)
         raise BrokenDatasetError(
             f"{MAX_ATTEMPTS} samples in a row could not be fed (e.g. {self.describe(skipped[0][0])}: {skipped[0][1]}); "
             f"the dataset in {Path(self.tar_paths[0]).parent.parent} looks broken: re-run preparation on it")
 
-    def read_checked(self, index: int) -> tuple[tuple[bytes, ...], str | None]:
-        """The members of sample `index` and None, or what is wrong with them."""
+    @property
+    def num_rows(self) -> int:
+        return self.plan.num_rows
+
+    def index_of_row(self, row: int) -> int:
+        return int(self.arrays["rows"][row])
+
+    def read_checked(self, index: int, exts: tuple[str, ...] | None = None) -> tuple[tuple[bytes, ...], str | None]:
+        """The members `exts` (default: the family's) of sample `index` and None, or what is wrong with them."""
         if index in self.known_bad:
             return (), KNOWN_BAD_REASON
         members = []
-        for ext in self.exts:
+        for ext in exts or self.exts:
             payload = self.read_member(index, ext)
             reason = QUICK_CHECKS[ext](payload)
             if reason is not None:

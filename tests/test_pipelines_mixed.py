@@ -72,3 +72,20 @@ def test_batches_mix_classes_like_the_dataset(class_blocks_dataset):
                                - 1 / num_classes).sum() for s in range(0, total - 63, 64)]
     assert np.mean(contiguous) > 0.5
     assert np.mean(distances) < 0.2 and max(distances) < 0.35, distances
+
+
+def test_video_and_audio_families_read_their_samples_of_a_mixed_dataset(mixed_dataset):
+    """clips: every video (a silent one too); audio: every flac; av_pairs: videos with sound. Photos never."""
+    data_dir, _ = mixed_dataset
+    cases = {"clips": ({20, 21, 22, 23, 25}, {24}, "video"), "audio": ({20, 21, 22, 24}, {25}, "audio"),
+             "av_pairs": ({20, 21, 22}, {24, 25}, "video+audio")}
+    small = {"crop_px": 16, "frames": 2, "audio_s": 0.5}
+    for family, (fed_expected, skipped_expected, modality) in cases.items():
+        options = {k: v for k, v in small.items() if family != "audio" or k == "audio_s"}
+        if family == "clips":
+            options.pop("audio_s")
+        loader = build_loader(family, data_dir, batch_size=2, seed=2, options=options)
+        assert loader.modality == modality
+        fed = {i for _ in range(2) for batch in loader for i in batch["index"].tolist()}
+        assert fed == fed_expected, family
+        assert {s.index for s in loader.bad_samples} == skipped_expected, family

@@ -128,7 +128,7 @@ def decode_only_stream(args, data_dir: Path, worker_pids: list[int]):
                            seed=args.seed)
     pipe.build()
     while True:
-        _, index, _, _ = pipe.run()
+        _, index, _, _, _ = pipe.run()
         yield {"index": np.array(index.as_tensor())}
 
 

@@ -1,0 +1,113 @@
+"""`av_pairs`: a clip and an audio window that match (same moment of one video) or do not.
+
+Outputs: video [B, 3, T, crop, crop] and frame_times_s [B, T] as `clips`; audio [B, 1, n_mels,
+n_frames] and audio_start_s [B] as `audio`; match [B] (1 positive, 0 negative); offset_s [B], the
+audio window's start minus the aligned window's start (0 for positives; at least min_shift_s in
+size for hard negatives; 0 for easy negatives, whose audio is another video's); audio_index [B],
+the manifest index of the video the audio comes from (== index except for easy negatives).
+
+Positives: the audio window centred on the clip (moved inside the audio near its ends), so it
+overlaps the clip. Negatives (`negative_fraction` of samples): hard, the same video's audio
+shifted by at least `min_shift_s` (AVTS-style), with probability `hard_negative_fraction` once the
+curriculum allows it (0 before `curriculum_start_epoch`, then rising linearly over
+`curriculum_ramp_epochs` epochs); otherwise easy, a window of another video's audio. A video too
+short for a shifted window gets an easy negative instead; a dataset of one video, a positive.
+Only videos with a FLAC member (videos with sound) are used, as clip sources and as audio sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import nvidia.dali.types as types
+
+from mmssl.pipelines import clip_sampling as sampling
+from mmssl.pipelines.clips import plan_clip
+from mmssl.pipelines.feeds import FeedOutput, FeedRequest, SampleRejected
+from mmssl.pipelines.log_mel import AUDIO_WINDOW_OUTPUTS, AudioOptions, audio_window, log_mel, read_audio_info
+from mmssl.pipelines.video_frames import ClipOptions, FrameFetch, clip_view, decoded_frames, pick_frames, read_video_info
+
+AV_PAIRS_OUTPUTS = ("video", "frame_times_s", "audio", "audio_start_s", "match", "offset_s", "audio_index")
+AV_MEMBERS = ("mp4", "flac")
+EASY_NEGATIVE_TRIES = 8  # other videos tried for an easy negative before settling for what remains
+
+
+@dataclass(frozen=True)
+class AVPairsOptions(ClipOptions, AudioOptions):
+    negative_fraction: float = 0.5
+    hard_negative_fraction: float = 0.0
+    min_shift_s: float = 1.0
+    curriculum_start_epoch: int = 0
+    curriculum_ramp_epochs: int = 0
+
+    def __post_init__(self):
+        ClipOptions.__post_init__(self)
+        AudioOptions.__post_init__(self)
+        for name in ("negative_fraction", "hard_negative_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.min_shift_s <= 0 or self.curriculum_start_epoch < 0 or self.curriculum_ramp_epochs < 0:
+            raise ValueError("need min_shift_s > 0, curriculum_start_epoch >= 0 and curriculum_ramp_epochs >= 0")
+
+    def hard_fraction_at(self, epoch: int) -> float:
+        """Share of negatives that are hard in `epoch`, following the curriculum."""
+        if epoch < self.curriculum_start_epoch:
+            return 0.0
+        ramp = min(1.0, (epoch - self.curriculum_start_epoch + 1) / self.curriculum_ramp_epochs) \
+            if self.curriculum_ramp_epochs else 1.0
+        return self.hard_negative_fraction * ramp
+
+
+class AVPairsFeed:
+    def __init__(self, options: AVPairsOptions, device: str):
+        self.options, self.fetch = options, FrameFetch(device, options.decode_time_limit_s)
+
+    def outputs(self) -> tuple[FeedOutput, ...]:
+        return (*self.fetch.outputs(), FeedOutput("order", types.INT32), FeedOutput("frame_times_s", types.FLOAT),
+                *AUDIO_WINDOW_OUTPUTS, FeedOutput("match", types.INT64), FeedOutput("offset_s", types.FLOAT),
+                FeedOutput("audio_index", types.INT64))
+
+    def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
+        o, rng = self.options, request.rng
+        mp4, flac = request.members["mp4"], request.members["flac"]
+        info, sound = read_video_info(mp4), read_audio_info(flac)
+        clip = plan_clip(request, o, info.num_frames)
+        aligned_s = sampling.aligned_audio_start(clip[0] / info.fps, (clip[-1] + 1) / info.fps, sound.duration_s, o.audio_s)
+        audio = (flac, aligned_s, 1, request.index)
+        if rng.random() < o.negative_fraction:
+            hard = rng.random() < o.hard_fraction_at(request.epoch)
+            shifted_s = sampling.shifted_audio_start(rng, aligned_s, o.min_shift_s, sound.duration_s, o.audio_s) if hard else None
+            if shifted_s is not None:
+                audio = (flac, shifted_s, 0, request.index)
+            else:
+                audio = self._other_video_audio(request) or audio
+        audio_flac, start_s, match, audio_index = audio
+        window = audio_window(audio_flac, start_s, o)
+        same_video = audio_index == request.index
+        offset_s = window[2] - audio_window(flac, aligned_s, o)[2] if same_video else np.float32(0)
+        wanted, (order,) = sampling.unique_request(clip)
+        return (*self.fetch(mp4, wanted), order, sampling.frame_times_s(clip, info.fps), *window,
+                np.array(match, np.int64), np.array(offset_s, np.float32), np.array(audio_index, np.int64))
+
+    def _other_video_audio(self, request: FeedRequest):
+        """(flac, start_s, 0, index) of a random window of another video's audio, or None."""
+        source, rows = request.source, request.source.num_rows
+        for _ in range(EASY_NEGATIVE_TRIES if rows > 1 else 0):
+            other = int(request.rng.integers(rows - 1))
+            other += other >= request.row
+            index = source.index_of_row(other)
+            members, reason = source.read_checked(index, ("flac",))
+            if reason is None:
+                try:
+                    duration_s = read_audio_info(members[0]).duration_s
+                except SampleRejected:  # an unreadable header: try another video
+                    continue
+                return members[0], sampling.audio_window_start(request.rng, duration_s, self.options.audio_s), 0, index
+        return None
+
+
+def av_pairs_graph(fed: dict, options: AVPairsOptions, device: str):
+    video = clip_view(pick_frames(decoded_frames(fed, device), fed["order"]), options)
+    return (video, fed["frame_times_s"], log_mel(fed, options, device), fed["audio_start_s"], fed["match"],
+            fed["offset_s"], fed["audio_index"])

@@ -1,0 +1,69 @@
+"""What the sample source hands DALI for one sample: a family's feed.
+
+Image families feed the encoded members as they are (`EncodedMembers`). Video and audio families
+first plan a request from the members' headers (which frames, which audio window, which negative)
+and feed what the graph needs to carry it out: on the GPU the encoded video plus the frame numbers
+for NVDEC, on the CPU frames already decoded by decord. A feed that cannot serve a sample raises
+`SampleRejected`, and the source gives the slot to a substitute, as for a member that fails its
+check, so an undecodable video is skipped and counted, never fatal.
+
+A feed's randomness comes only from `FeedRequest.rng`, seeded by the slot, so every process and
+every restart plans the same request for the same slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import nvidia.dali.types as types
+
+if TYPE_CHECKING:
+    from mmssl.pipelines.sample_source import SampleSource
+
+
+class SampleRejected(Exception):
+    """This sample cannot be fed (its reason names the member and what is wrong)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FeedOutput:
+    name: str
+    dtype: types.DALIDataType
+    layout: str = ""
+
+
+@dataclass
+class FeedRequest:
+    members: dict[str, bytes]  # the sample's checked members, by extension
+    index: int  # manifest index
+    row: int  # dense row among the family's samples
+    epoch: int
+    rng: np.random.Generator  # seeded by (seed, rank, epoch, batch, slot, attempt)
+    source: "SampleSource"  # to read other samples' members (negatives from another video)
+
+
+class Feed(Protocol):
+    def outputs(self) -> tuple[FeedOutput, ...]:
+        """Names, types and layouts of what `__call__` returns, in order."""
+
+    def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
+        """The arrays fed to DALI for this sample; raises SampleRejected when it cannot be served."""
+
+
+class EncodedMembers:
+    """The members' bytes, unchanged (image families: DALI decodes the JPEG)."""
+
+    def __init__(self, exts: tuple[str, ...]):
+        self.exts = exts
+
+    def outputs(self) -> tuple[FeedOutput, ...]:
+        return tuple(FeedOutput(ext, types.UINT8) for ext in self.exts)
+
+    def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
+        return tuple(np.frombuffer(request.members[ext], np.uint8) for ext in self.exts)
