@@ -25,7 +25,14 @@ import nvidia.dali.types as types
 from mmssl.pipelines import clip_sampling as sampling
 from mmssl.pipelines.clips import plan_clip
 from mmssl.pipelines.feeds import FeedOutput, FeedRequest, SampleRejected
-from mmssl.pipelines.log_mel import AUDIO_WINDOW_OUTPUTS, AudioOptions, audio_window, log_mel, read_audio_info
+from mmssl.pipelines.log_mel import (
+    AUDIO_WINDOW_OUTPUTS,
+    AudioOptions,
+    audio_window,
+    log_mel,
+    read_audio_info,
+    start_sample,
+)
 from mmssl.pipelines.video_frames import ClipOptions, FrameFetch, clip_view, decoded_frames, pick_frames, read_video_info
 
 AV_PAIRS_OUTPUTS = ("video", "frame_times_s", "audio", "audio_start_s", "match", "offset_s", "audio_index")
@@ -85,7 +92,7 @@ class AVPairsFeed:
         audio_flac, start_s, match, audio_index = audio
         window = audio_window(audio_flac, start_s, o)
         same_video = audio_index == request.index
-        offset_s = window[2] - audio_window(flac, aligned_s, o)[2] if same_video else np.float32(0)
+        offset_s = (int(window[1][0]) - start_sample(aligned_s, o)) / o.sample_rate_hz if same_video else 0.0
         wanted, (order,) = sampling.unique_request(clip)
         return (*self.fetch(mp4, wanted), order, sampling.frame_times_s(clip, info.fps), *window,
                 np.array(match, np.int64), np.array(offset_s, np.float32), np.array(audio_index, np.int64))

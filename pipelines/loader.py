@@ -96,7 +96,8 @@ FAMILIES = {
                             uses_permutations=True, conditionals=True),
     "jigsaw": Family(JigsawConfig, jigsaw_graph, lambda cfg: JIGSAW_OUTPUTS, uses_permutations=True),
     "rotation": Family(RotationConfig, rotation_graph,
-                       lambda cfg: ALL_ROTATIONS_OUTPUTS if cfg.all_rotations else ROTATION_OUTPUTS, conditionals=True),
+                       lambda cfg: ALL_ROTATIONS_OUTPUTS if cfg.all_rotations else ROTATION_OUTPUTS, conditionals=True,
+                       finish=lambda batch, cfg: _interleave_rotations(batch) if cfg.all_rotations else batch),
     "jigsaw_rotation": Family(TileConfig, jigsaw_rotation_graph, lambda cfg: JIGSAW_ROTATION_OUTPUTS,
                               uses_permutations=True, conditionals=True),
     "views": Family(ViewsConfig, views_graph, lambda cfg: cfg.output_names),
@@ -309,8 +310,6 @@ class Loader:
         for name, tensor_list in zip((*self.family.output_names(self.cfg), *LOADER_OUTPUTS), outputs):
             tensor = _to_torch(tensor_list, target)
             batch[name] = tensor.long() if name in INTEGER_OUTPUTS else tensor
-        if getattr(self.cfg, "all_rotations", False):
-            batch = _interleave_rotations(batch)
         if self.family.finish is not None:
             batch = self.family.finish(batch, self.cfg)
         return batch

@@ -76,9 +76,14 @@ AUDIO_WINDOW_OUTPUTS = (FeedOutput("flac", types.UINT8), FeedOutput("audio_start
                         FeedOutput("audio_start_s", types.FLOAT))
 
 
+def start_sample(start_s: float, options: AudioOptions) -> int:
+    """A window start in seconds as the sample it falls on at `sample_rate_hz`."""
+    return round(start_s * options.sample_rate_hz)
+
+
 def audio_window(flac: bytes, start_s: float, options: AudioOptions) -> tuple[np.ndarray, ...]:
     """Feed arrays for a window starting at `start_s`: the FLAC, the start in samples and in seconds."""
-    start = round(start_s * options.sample_rate_hz)
+    start = start_sample(start_s, options)
     return (np.frombuffer(flac, np.uint8), np.array([start], np.int32),
             np.array(start / options.sample_rate_hz, np.float32))
 

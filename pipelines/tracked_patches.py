@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from mmssl.pipelines import clip_sampling as sampling
 from mmssl.pipelines import ops
 from mmssl.pipelines.feeds import FeedOutput, FeedRequest, SampleRejected
+from mmssl.pipelines.video_decode import DEFAULT_TIME_LIMIT_S
 from mmssl.pipelines.video_frames import FrameFetch, decoded_frames, pick_frames, read_video_info
 
 TRACK_GRAPH_OUTPUTS = ("track_frames", "track_times_s", "frame_size")
@@ -44,7 +45,7 @@ class TrackedPatchesOptions:
     min_confidence: float = 0.6
     min_motion: float = 2.0
     augment: bool = True
-    decode_time_limit_s: float = 20.0
+    decode_time_limit_s: float = DEFAULT_TIME_LIMIT_S
 
     def __post_init__(self):
         if self.patch_px < 8 or self.track_frames < 1 or self.frame_stride < 1 or self.search_px < 1:

@@ -58,6 +58,8 @@ class GuardedVideoDecoder:
         if self._child is not None:
             self._child.kill()
             self._child.wait()
+            self._child.stdin.close()
+            self._child.stdout.close()
             self._child = None
 
     def decode(self, mp4: bytes, frame_indices) -> np.ndarray:

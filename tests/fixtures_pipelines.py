@@ -71,6 +71,24 @@ def corrupt_dataset(tmp_path_factory):
     return out
 
 
+def assert_resumes_exactly(pipeline: str, data_dir, batches_before: int, **kwargs) -> None:
+    """A loader restored from its checkpoint after `batches_before` batches yields the very next batch."""
+    import torch
+
+    from mmssl.pipelines.loader import build_loader
+
+    loader = build_loader(pipeline, data_dir, **kwargs)
+    stream = iter(loader)
+    for _ in range(batches_before):
+        next(stream)
+    state = loader.checkpoint()
+    want = next(stream)
+    have = next(iter(build_loader(pipeline, data_dir, checkpoint=state, **kwargs)))
+    assert want.keys() == have.keys()
+    for name in want:
+        assert torch.equal(want[name], have[name]), name
+
+
 def to_pixels(normalized) -> np.ndarray:
     """Undo ImageNet normalisation: float [..., 3, H, W] tensor to uint8 [..., H, W, 3]."""
     import torch

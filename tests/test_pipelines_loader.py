@@ -152,14 +152,7 @@ def test_every_family_resumes_mid_epoch_exactly(image_dataset, pipeline):
     from mmssl.pipelines.loader import FAMILIES
 
     assert set(FAMILY_OPTIONS) == {name for name, family in FAMILIES.items() if family.members == ("jpg",)}
-    kwargs = dict(batch_size=6, seed=11, shard_id=0, num_shards=2, options=FAMILY_OPTIONS[pipeline])
-    loader = build_loader(pipeline, image_dataset, **kwargs)
-    stream = iter(loader)
-    for _ in range(3):
-        next(stream)
-    state = loader.checkpoint()
-    want = next(stream)
-    have = next(iter(build_loader(pipeline, image_dataset, checkpoint=state, **kwargs)))
-    assert want.keys() == have.keys()
-    for name in want:
-        assert torch.equal(want[name], have[name]), name
+    from fixtures_pipelines import assert_resumes_exactly
+
+    assert_resumes_exactly(pipeline, image_dataset, 3, batch_size=6, seed=11, shard_id=0, num_shards=2,
+                           options=FAMILY_OPTIONS[pipeline])

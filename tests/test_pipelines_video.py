@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures_pipelines import to_pixels
+from fixtures_pipelines import assert_resumes_exactly, to_pixels
 from fixtures_video import prepared_video, read_frame_number, write_video_dataset
 from mmssl.pipelines.loader import build_loader
 
@@ -90,16 +90,7 @@ def test_video_and_audio_families_resume_exactly(coded_dataset, family):
     from mmssl.pipelines.loader import FAMILIES
 
     assert set(VIDEO_FAMILY_OPTIONS) == {name for name, f in FAMILIES.items() if f.members != ("jpg",)}
-    kwargs = dict(batch_size=2, options=VIDEO_FAMILY_OPTIONS[family], seed=3)
-    loader = build_loader(family, coded_dataset, **kwargs)
-    batches = iter(loader)
-    next(batches)
-    state = loader.checkpoint()
-    expected = next(batches)
-    resumed = next(iter(build_loader(family, coded_dataset, checkpoint=state, **kwargs)))
-    assert resumed.keys() == expected.keys()
-    for name in expected:
-        assert torch.equal(resumed[name], expected[name]), name
+    assert_resumes_exactly(family, coded_dataset, 1, batch_size=2, options=VIDEO_FAMILY_OPTIONS[family], seed=3)
 
 
 def test_clips_shard_disjointly_over_ranks(coded_dataset):
