@@ -27,11 +27,13 @@ class AudioFeed:
         return AUDIO_WINDOW_OUTPUTS
 
     def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
-        flac = request.members["flac"]
-        info = read_audio_info(flac)
-        start_s = sampling.audio_window_start(request.rng if self.options.augment else None, info.duration_s,
-                                              self.options.audio_s)
-        return audio_window(flac, start_s, self.options)
+        return audio_window(request.members["flac"], plan_audio_start(request, self.options), self.options)
+
+
+def plan_audio_start(request: FeedRequest, options: AudioOptions) -> float:
+    """The window's start [s] in the sample's audio (shared with the torch baseline)."""
+    info = read_audio_info(request.members["flac"])
+    return sampling.audio_window_start(request.rng if options.augment else None, info.duration_s, options.audio_s)
 
 
 def audio_graph(fed: dict, options: AudioOptions, device: str):

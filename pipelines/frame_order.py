@@ -23,6 +23,7 @@ import nvidia.dali.fn as fn
 import nvidia.dali.types as types
 import torch
 
+from mmssl.data.media_info import VideoInfo
 from mmssl.pipelines import clip_sampling as sampling
 from mmssl.pipelines import ops
 from mmssl.pipelines.feeds import FeedOutput, FeedRequest
@@ -58,22 +59,29 @@ class FrameOrderFeed:
                 FeedOutput("pattern", types.INT64), FeedOutput("label", types.INT64))
 
     def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
-        o, rng = self.options, request.rng
         mp4 = request.members["mp4"]
         info = read_video_info(mp4)
-        span = sampling.clip_span(WINDOW_FRAMES, o.frame_stride)
-        latest = sampling.last_start(info.num_frames, span)
-        if o.augment:
-            starts = rng.integers(0, latest + 1, size=o.motion_windows)
-        else:
-            starts = np.linspace(0, latest, o.motion_windows).round().astype(np.int64)
-        windows = [sampling.clip_frames(int(s), WINDOW_FRAMES, o.frame_stride, info.num_frames) for s in starts]
+        windows, pattern, shuffled = plan_frame_order(request.rng, self.options, info)
         wanted, orders = sampling.unique_request(*windows)
-        shuffled = rng.random() < o.shuffled_fraction
-        pattern = (MIDDLE_BEFORE if rng.random() < 0.5 else MIDDLE_AFTER) if shuffled else IN_ORDER
         times = sampling.frame_times_s(np.concatenate(windows), info.fps)
         return (*self.fetch(mp4, wanted), np.concatenate(orders), times, np.array(pattern, np.int64),
                 np.array(0 if shuffled else 1, np.int64))
+
+
+def plan_frame_order(rng: np.random.Generator, options: FrameOrderOptions, info: VideoInfo):
+    """Frame numbers of the candidate windows, the tuple's pattern, and whether it is shuffled (shared with the
+    torch baseline, so both loaders decode the same frames)."""
+    o = options
+    span = sampling.clip_span(WINDOW_FRAMES, o.frame_stride)
+    latest = sampling.last_start(info.num_frames, span)
+    if o.augment:
+        starts = rng.integers(0, latest + 1, size=o.motion_windows)
+    else:
+        starts = np.linspace(0, latest, o.motion_windows).round().astype(np.int64)
+    windows = [sampling.clip_frames(int(s), WINDOW_FRAMES, o.frame_stride, info.num_frames) for s in starts]
+    shuffled = rng.random() < o.shuffled_fraction
+    pattern = (MIDDLE_BEFORE if rng.random() < 0.5 else MIDDLE_AFTER) if shuffled else IN_ORDER
+    return windows, pattern, shuffled
 
 
 def frame_order_graph(fed: dict, options: FrameOrderOptions, device: str):

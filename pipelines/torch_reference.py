@@ -1,10 +1,15 @@
-"""The same image transforms with torchvision on PIL images, in a PyTorch DataLoader over the shards.
+"""The same image transforms with torchvision, in a PyTorch DataLoader over the shards.
 
 Two uses: the tests' oracle for shapes and semantics of the DALI pipelines, and the baseline that
 tools/bench_loader.py measures them against (what a user would otherwise run). It feeds on the same
 sample plan and sample source as the DALI loader (same samples, same batches, same skips), each
 DataLoader worker making whole batches. Outputs have the same names, shapes and perm convention as
 pipelines/loader.py.
+
+Like for like: PIL decodes (libjpeg-turbo, as DALI on the CPU), then torchvision v2 transforms work on
+uint8 tensors with the DALI graphs' resize filtering: bilinear random resized crops without
+antialiasing (`ops.random_resized_crop`; PIL would always antialias), so a benchmark ratio measures
+the loader, not a cheaper filter.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-from torchvision import transforms as T
+from torchvision import tv_tensors
+from torchvision.transforms import v2 as T
 
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
@@ -26,7 +32,8 @@ from mmssl.pipelines.ops import ASPECT_RATIO, IMAGENET_MEAN, IMAGENET_STD, Color
 from mmssl.pipelines.rotation import NUM_ROTATIONS
 from mmssl.pipelines.sample_source import SampleSource
 
-_to_normalized = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+_to_normalized = T.Compose([T.ToDtype(torch.float32, scale=True), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+RESIZE_ANTIALIAS = False  # as the DALI graphs' random resized crops (ops.random_resized_crop)
 
 
 def color_jitter(cfg: ColorJitter) -> T.Compose:
@@ -34,12 +41,12 @@ def color_jitter(cfg: ColorJitter) -> T.Compose:
 
 
 def view_transform(size: int, scale, augment: bool, color: ColorJitter | None) -> T.Compose:
-    crop = T.RandomResizedCrop(size, scale=scale, ratio=ASPECT_RATIO)
+    crop = T.RandomResizedCrop(size, scale=scale, ratio=ASPECT_RATIO, antialias=RESIZE_ANTIALIAS)
     steps = [crop, T.RandomHorizontalFlip(), color_jitter(color)] if augment else [crop]
     return T.Compose(steps)
 
 
-def tiles_of(square: Image.Image, cfg: TileConfig, perm: np.ndarray) -> torch.Tensor:
+def tiles_of(square: torch.Tensor, cfg: TileConfig, perm: np.ndarray) -> torch.Tensor:
     """[n, 3, tile, tile] normalised: tiles[j] from cell perm[j] (row-major), per-tile augmented."""
     cell, slack = cfg.cell_px, cfg.cell_px - cfg.tile_px
     tile_augment = T.Compose([T.RandomHorizontalFlip(), color_jitter(cfg.tile_color)])
@@ -47,7 +54,8 @@ def tiles_of(square: Image.Image, cfg: TileConfig, perm: np.ndarray) -> torch.Te
     for c in perm:
         row, col = divmod(int(c), cfg.tile_grid)
         dx, dy = (random.randint(0, slack), random.randint(0, slack)) if cfg.tile_jitter else (slack // 2, slack // 2)
-        tile = square.crop((col * cell + dx, row * cell + dy, col * cell + dx + cfg.tile_px, row * cell + dy + cfg.tile_px))
+        top, left = row * cell + dy, col * cell + dx
+        tile = tv_tensors.Image(square[:, top : top + cfg.tile_px, left : left + cfg.tile_px])
         tiles.append(_to_normalized(tile_augment(tile) if cfg.augment_tiles else tile))
     return torch.stack(tiles)
 
@@ -86,18 +94,20 @@ class ShardImages(IterableDataset):
     def __iter__(self):
         epoch, self.epoch = self.epoch, self.epoch + 1
         for _, _, slot in worker_slots(self.source, self.seed, epoch):
-            image = Image.open(io.BytesIO(slot.members[0])).convert("RGB")
+            pixels = np.array(Image.open(io.BytesIO(slot.members[0])).convert("RGB"))  # writable, for torch
+            image = tv_tensors.Image(torch.from_numpy(pixels).permute(2, 0, 1))
             yield from self.transform(image, slot.index, slot.row)
 
-    def transform(self, image: Image.Image, index: int, row: int):
+    def transform(self, image: torch.Tensor, index: int, row: int):
         """One sample's outputs (several for all_rotations)."""
         cfg, name = self.cfg, self.pipeline
         out = {"index": torch.tensor(index), "row": torch.tensor(row)}
         if name in ("pirl", "jigsaw", "jigsaw_rotation"):
-            square = T.RandomResizedCrop(cfg.tile_crop_px, scale=cfg.tile_crop_scale, ratio=ASPECT_RATIO)(image)
+            square = T.RandomResizedCrop(cfg.tile_crop_px, scale=cfg.tile_crop_scale, ratio=ASPECT_RATIO,
+                                         antialias=RESIZE_ANTIALIAS)(image)
             if name == "jigsaw_rotation":
                 out["rotation"] = torch.tensor(random.randrange(NUM_ROTATIONS))
-                square = square.rotate(90 * int(out["rotation"]))  # PIL: counter-clockwise, like torch.rot90
+                square = torch.rot90(square, int(out["rotation"]), dims=(1, 2))  # counter-clockwise
             if self.permutations is None:
                 perm = np.random.permutation(cfg.num_tiles)
             else:
@@ -122,7 +132,7 @@ class ShardImages(IterableDataset):
 
     def views_transform(self, size: int, scale) -> T.Compose:
         cfg = self.cfg
-        steps = [T.RandomResizedCrop(size, scale=scale, ratio=ASPECT_RATIO)]
+        steps = [T.RandomResizedCrop(size, scale=scale, ratio=ASPECT_RATIO, antialias=RESIZE_ANTIALIAS)]
         if cfg.augment:
             jitter = T.ColorJitter(cfg.color.brightness, cfg.color.contrast, cfg.color.saturation, cfg.color.hue)
             steps += [T.RandomHorizontalFlip(), T.RandomApply([jitter], p=cfg.color_p), T.RandomGrayscale(cfg.color.grayscale_p)]

@@ -1,4 +1,4 @@
-"""The video families (`clips`, `temporal`, `av_pairs`) with decord, torchvision and torchaudio in a DataLoader.
+"""The video and audio families with decord, torchvision and torchaudio in a DataLoader.
 
 What a user would run without DALI, and what tools/bench_loader.py measures the DALI loader against:
 decord decodes the frames a sample needs (one `get_batch` per video visit, the reader created inside
@@ -9,6 +9,8 @@ same batches, same skips) through a feed that plans frames and audio windows wit
 planning functions and the same slot-seeded generator, so both loaders decode the same frames: the
 comparison is of the work, not of the luck of the draw. A video decord cannot decode is skipped. Augmentation randomness is
 torch's own. Output names, shapes and dtypes are those of pipelines/loader.py.
+Here: `clips`, `temporal`, `av_pairs`, `audio`; `frame_order` and `tracked_patches` in
+torch_reference_motion.py (they add a motion search after decoding).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torchvision.transforms import v2
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
 from mmssl.pipelines import clip_sampling as sampling
+from mmssl.pipelines.audio import plan_audio_start
 from mmssl.pipelines.av_pairs import plan_audio
 from mmssl.pipelines.clips import plan_clip
 from mmssl.pipelines.feeds import FeedRequest, SampleRejected
@@ -39,7 +42,7 @@ from mmssl.pipelines.temporal import plan_temporal
 from mmssl.pipelines.torch_reference import worker_slots
 from mmssl.pipelines.video_frames import ClipOptions, read_video_info
 
-VIDEO_PIPELINES = ("clips", "temporal", "av_pairs")
+VIDEO_PIPELINES = ("clips", "temporal", "av_pairs", "audio", "frame_order", "tracked_patches")
 
 
 def clip_transform(options: ClipOptions) -> v2.Compose:
@@ -107,7 +110,27 @@ class LogMel:
         return self.decibels(self.mel(window)).clamp_min(DB_FLOOR).unsqueeze(0)
 
 
-class TorchVideoFeed:
+class TorchFeed:
+    """A sample source feed whose sample is a dict the DataLoader collates: nothing is fed to DALI."""
+
+    def outputs(self) -> tuple:
+        return ()
+
+
+class TorchAudioFeed(TorchFeed):
+    """`audio` in torch: the window the DALI feed plans, decoded with PyAV, log-mel by torchaudio."""
+
+    def __init__(self, options: AudioOptions):
+        self.options, self.log_mel = options, LogMel(options)
+
+    def __call__(self, request: FeedRequest) -> tuple[dict]:
+        start = start_sample(plan_audio_start(request, self.options), self.options)
+        samples = decode_flac(request.members["flac"], self.options.sample_rate_hz)
+        return ({"audio": self.log_mel(samples, start),
+                 "audio_start_s": torch.tensor(start / self.options.sample_rate_hz, dtype=torch.float32)},)
+
+
+class TorchVideoFeed(TorchFeed):
     """A sample source feed that makes the whole sample in torch: planned as the DALI family's feed
     plans it (same functions, same slot generator), decoded with decord and PyAV, augmented by torch."""
 
@@ -115,9 +138,6 @@ class TorchVideoFeed:
         self.pipeline, self.options = pipeline, options
         self.transform = clip_transform(options)
         self.log_mel = LogMel(options) if pipeline == "av_pairs" else None
-
-    def outputs(self) -> tuple:
-        return ()  # not fed to DALI: the DataLoader collates the dict it returns
 
     def __call__(self, request: FeedRequest) -> tuple[dict]:
         mp4 = request.members["mp4"]
@@ -158,7 +178,7 @@ class ShardVideos(IterableDataset):
         self.cfg = make_config(pipeline, options)
         table = MemberTable.open(data_dir)
         plan = SamplePlan(eligible_rows(table, pipeline, data_dir), batch_size, shard_id, num_shards, seed)
-        self.source = SampleSource(table, FAMILIES[pipeline].members, plan, feed=TorchVideoFeed(pipeline, self.cfg))
+        self.source = SampleSource(table, FAMILIES[pipeline].members, plan, feed=torch_feed(pipeline, self.cfg))
         self.seed, self.epoch = seed, 0
 
     def __iter__(self):
@@ -166,6 +186,17 @@ class ShardVideos(IterableDataset):
         for _, _, slot in worker_slots(self.source, self.seed, epoch):
             (sample,) = slot.fed
             yield {**sample, "index": torch.tensor(slot.index), "row": torch.tensor(slot.row)}
+
+
+def torch_feed(pipeline: str, cfg):
+    """The torch feed that makes `pipeline`'s samples."""
+    if pipeline == "audio":
+        return TorchAudioFeed(cfg)
+    if pipeline in ("frame_order", "tracked_patches"):
+        from mmssl.pipelines.torch_reference_motion import MOTION_FEEDS  # it builds on this module's pieces
+
+        return MOTION_FEEDS[pipeline](cfg)
+    return TorchVideoFeed(pipeline, cfg)
 
 
 def build_torch_video_loader(pipeline: str, data_dir, *, batch_size: int, num_workers: int = 2, shard_id: int = 0,

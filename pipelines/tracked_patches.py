@@ -26,6 +26,7 @@ import nvidia.dali.types as types
 import torch
 import torch.nn.functional as F
 
+from mmssl.data.media_info import VideoInfo
 from mmssl.pipelines import clip_sampling as sampling
 from mmssl.pipelines import ops
 from mmssl.pipelines.feeds import FeedOutput, FeedRequest, SampleRejected
@@ -64,18 +65,23 @@ class TrackedPatchesFeed:
                 FeedOutput("frame_size", types.INT64))
 
     def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
-        o = self.options
         mp4 = request.members["mp4"]
         info = read_video_info(mp4)
-        if min(info.width, info.height) < o.patch_px:
-            raise SampleRejected(f"mp4: frames of {info.width}x{info.height} are smaller than patch_px={o.patch_px}")
-        span = sampling.clip_span(o.track_frames + 1, o.frame_stride)
-        start = sampling.random_start(request.rng, info.num_frames, span) if o.augment else \
-            sampling.centre_start(info.num_frames, span)
-        frames = sampling.clip_frames(start, o.track_frames + 1, o.frame_stride, info.num_frames)
+        frames = plan_track(request.rng, self.options, info)
         wanted, (order,) = sampling.unique_request(frames)
         return (*self.fetch(mp4, wanted), order, sampling.frame_times_s(frames, info.fps),
                 np.array([info.height, info.width], np.int64))
+
+
+def plan_track(rng: np.random.Generator, options: TrackedPatchesOptions, info: VideoInfo) -> np.ndarray:
+    """Frame numbers t..t+k of the track (shared with the torch baseline); too small a video is rejected."""
+    o = options
+    if min(info.width, info.height) < o.patch_px:
+        raise SampleRejected(f"mp4: frames of {info.width}x{info.height} are smaller than patch_px={o.patch_px}")
+    span = sampling.clip_span(o.track_frames + 1, o.frame_stride)
+    start = sampling.random_start(rng, info.num_frames, span) if o.augment else \
+        sampling.centre_start(info.num_frames, span)
+    return sampling.clip_frames(start, o.track_frames + 1, o.frame_stride, info.num_frames)
 
 
 def tracked_patches_graph(fed: dict, options: TrackedPatchesOptions, device: str):

@@ -142,3 +142,11 @@ def ray_local():
     yield ray
     if started:
         ray.shutdown()
+
+
+def yfcc_line(photo_id: str, ext: str, marker: str, number: int) -> str:
+    """A YFCC100M metadata row (24 fields: line number, then the Webscope file's 23)."""
+    core = [photo_id, "u@N00", "nick", "2012-01-01 00:00:00.0", "1331840483", "", "title", "", "", "", "", "", "",
+            f"http://www.flickr.com/photos/u/{photo_id}/", f"http://farm1.staticflickr.com/1/{photo_id}_s.{ext}",
+            "Attribution License", "http://creativecommons.org/licenses/by/2.0/", "1", "1", "s", "o", ext, marker]
+    return "\t".join([str(number)] + core)

@@ -14,9 +14,12 @@ import torch
 from ray.cluster_utils import Cluster
 
 from mmssl.cluster.trainer import run_training
+from mmssl.data.manifest import read_manifest
+from mmssl.memory.bank_files import read_all_rows
 from mmssl.objectives.pirl import PIRLConfig
 from mmssl.train.checkpoint import read_checkpoint
 from mmssl.train.config import ClusterConfig, OptimConfig, RunSpec, TrainConfig
+from mmssl.train.schedule import cosine_lr_factor
 from mmssl.train.state_digest import state_digest
 
 pytestmark = pytest.mark.slow
@@ -52,7 +55,9 @@ def _jsonl(path):
 
 
 def test_two_nodes_train_and_loss_decreases(two_node_cluster, image_dataset, tmp_path):
-    spec = _spec(image_dataset, tmp_path, max_steps=16)
+    knn_data = _labelled_copy(image_dataset, tmp_path / "knn_data")
+    # 64 images, 2 ranks x 8: 4 steps an epoch, so held-out kNN runs at steps 8 and 16
+    spec = _spec(image_dataset, tmp_path, max_steps=16, knn_every_epochs=2, knn_data=str(knn_data))
     summary = run_training(spec)
     placement = _jsonl(tmp_path / spec.cluster.name / "placement.jsonl")
     assert sorted(p["rank"] for p in placement) == [0, 1]
@@ -65,6 +70,25 @@ def test_two_nodes_train_and_loss_decreases(two_node_cluster, image_dataset, tmp
     print(f"mean loss over the first 4 steps {first:.4f}, last 4 steps {last:.4f}")
     assert last < first
     assert summary.metrics["step"] == 16
+    # the periodic kNN is reported when due, and is what the final network scores
+    assert [h["step"] for h in history if "knn_top1" in h] == [8, 16]
+    from mmssl.eval.knn_report import fresh_method
+    from mmssl.eval.periodic_knn import held_out_knn_top1
+
+    final = fresh_method(spec, 2, summary.checkpoint)
+    assert held_out_knn_top1(spec, final) == history[-1]["knn_top1"]
+
+
+def _labelled_copy(data_dir, target):
+    """The dataset with labels.parquet: each image's class is its index mod 4."""
+    import shutil
+
+    from mmssl.eval.labelled_data import write_labels
+
+    shutil.copytree(data_dir, target)
+    count = read_manifest(target, columns=["index"]).num_rows
+    write_labels(target, torch.arange(count) % 4, ("a", "b", "c", "d"))
+    return target
 
 
 def test_worker_killed_resumes_from_its_checkpoint(two_node_cluster, image_dataset, tmp_path):
@@ -82,7 +106,7 @@ def test_worker_killed_resumes_from_its_checkpoint(two_node_cluster, image_datas
         saved = read_checkpoint(checkpoints[resumed["step"]])
         # the restarted worker holds exactly the checkpoint's weights and its memory-bank shard
         assert resumed["model_digest"] == state_digest(saved.trainer_state["model"])
-        assert resumed["method_state_digest"] == state_digest(saved.method_states[rank])
+        assert resumed["method_state_digest"] == state_digest(read_all_rows(saved.method_states[rank]))
     # after the restart, training continued from that step to the end without a gap
     steps = [h["step"] for h in _jsonl(run / "metrics.jsonl")]
     assert steps[-1] == 10 and set(range(1, 11)) <= set(steps)
@@ -91,8 +115,8 @@ def test_worker_killed_resumes_from_its_checkpoint(two_node_cluster, image_datas
     restored = read_checkpoint(checkpoints[resumes[0]["step"]])
     assert state_digest(final.trainer_state["model"]) != state_digest(restored.trainer_state["model"])
     for rank in (0, 1):
-        assert not torch.equal(final.method_states[rank]["memory"]["bank"]["rows"],
-                               restored.method_states[rank]["memory"]["bank"]["rows"])
+        assert not torch.equal(final.method_states[rank]["memory"]["bank"]["rows"][:],
+                               restored.method_states[rank]["memory"]["bank"]["rows"][:])
 
 
 def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
@@ -117,8 +141,12 @@ def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
     merged.load_checkpoint_state(saved.method_states)
     assert resumed["method_state_digest"] == state_digest(merged.checkpoint_state())
     rows = merged.checkpoint_state()["memory"]["bank"]["rows"]
-    halves = [s["memory"]["bank"]["rows"] for s in saved.method_states]
+    halves = [s["memory"]["bank"]["rows"][:] for s in saved.method_states]
     assert torch.equal(rows, torch.cat(halves))
+    # the lr follows the global batch of each part: 2 x 8 before the resume, 1 x 8 after (base 0.02 at 16)
+    lrs = {h["step"]: h["lr"] for h in _jsonl(run / "metrics.jsonl")}
+    assert lrs[3] == pytest.approx(0.02 * cosine_lr_factor(3, 4))
+    assert [lrs[s] for s in (5, 6, 7)] == pytest.approx([0.01 * cosine_lr_factor(s, 8) for s in (5, 6, 7)])
 
 
 def test_pirl_trains_on_a_dataset_mixing_photos_and_videos(two_node_cluster, mixed_dataset, tmp_path):
@@ -171,11 +199,11 @@ def test_video_recipe_worker_killed_resumes_with_same_step_and_banks(two_node_cl
         assert resumed["step"] in checkpoints and resumed["step"] < 4
         saved = read_checkpoint(checkpoints[resumed["step"]])
         assert resumed["model_digest"] == state_digest(saved.trainer_state["model"])
-        assert resumed["method_state_digest"] == state_digest(saved.method_states[rank])  # both banks
+        assert resumed["method_state_digest"] == state_digest(read_all_rows(saved.method_states[rank]))  # both banks
     steps = [h["step"] for h in _jsonl(run / "metrics.jsonl")]
     assert steps[-1] == 6 and set(range(1, 7)) <= set(steps)
     final, restored = read_checkpoint(checkpoints[6]), read_checkpoint(checkpoints[resumed["step"]])
     for rank in (0, 1):
         for bank in ("video_memory", "audio_memory"):
-            assert not torch.equal(final.method_states[rank][bank]["bank"]["rows"],
-                                   restored.method_states[rank][bank]["bank"]["rows"])
+            assert not torch.equal(final.method_states[rank][bank]["bank"]["rows"][:],
+                                   restored.method_states[rank][bank]["bank"]["rows"][:])

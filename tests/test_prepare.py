@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fixtures_ingest import encode_image, make_video, quadrant_pixels, write_tar
+from fixtures_ingest import encode_image, make_video, quadrant_pixels, write_tar, yfcc_line
 from mmssl.data.prepare_journal import PrepareRefused
 from mmssl.data.manifest import read_manifest, read_rejected
 from mmssl.data.prepare import PrepareConfig, prepare
@@ -114,13 +114,6 @@ def test_output_is_readable_by_dali_and_decord(prepared_mixed):
         reader = decord.VideoReader(io.BytesIO(stored[row["key"]]["mp4"]))
         assert len(reader) == row["num_frames"]
         assert reader.get_batch([0, row["num_frames"] - 1]).shape == (2, row["height"], row["width"], 3)
-
-
-def yfcc_line(photo_id: str, ext: str, marker: str, number: int) -> str:
-    core = [photo_id, "u@N00", "nick", "2012-01-01 00:00:00.0", "1331840483", "", "title", "", "", "", "", "", "",
-            f"http://www.flickr.com/photos/u/{photo_id}/", f"http://farm1.staticflickr.com/1/{photo_id}_s.{ext}",
-            "Attribution License", "http://creativecommons.org/licenses/by/2.0/", "1", "1", "s", "o", ext, marker]
-    return "\t".join([str(number)] + core)
 
 
 def test_yfcc_metadata_with_missing_files(tmp_path):
@@ -241,20 +234,23 @@ def test_input_that_kills_its_worker_costs_only_its_own_refusal(ray_local):
     assert outcomes[1].stage == "worker" and outcomes[1].reason.startswith("worker failed: WorkerCrashedError")
 
 
-def test_hung_task_is_refused_after_the_timeout(ray_local):
+def test_a_hanging_input_costs_only_its_own_refusal(ray_local, tmp_path):
+    """A file whose read never returns (a FIFO with no writer, as a stuck mount behaves) hangs its batch's
+    task; the batch is retried one input per task, and only the hanging input is refused, as timed out."""
+    import os
+
     from mmssl.data.prepare import RayBatches
     from mmssl.data.sources import InputItem
 
-    def task(items, image_config, video_config):
-        import time
-
-        time.sleep(60)
-
-    tasks = RayBatches(PrepareConfig(output_dir="unused", task_timeout_s=2), task=task)
-    batch = [InputItem(source="a"), InputItem(source="b")]
+    stuck = tmp_path / "stuck.jpg"
+    os.mkfifo(stuck)
+    jpeg = encode_image(quadrant_pixels(), "JPEG")
+    tasks = RayBatches(PrepareConfig(output_dir="unused", task_timeout_s=3))
+    batch = [InputItem("a", data=jpeg), InputItem(str(stuck), path=str(stuck)), InputItem("c", data=jpeg)]
     outcomes = tasks.collect(batch, tasks.submit(batch))
-    assert [(o.source, o.stage) for o in outcomes] == [("a", "worker"), ("b", "worker")]
-    assert all(o.reason.startswith("worker timed out after 2 s") for o in outcomes)
+    assert [(o.source, o.accepted) for o in outcomes] == [("a", True), (str(stuck), False), ("c", True)]
+    assert outcomes[1].stage == "worker" and outcomes[1].reason.startswith("worker timed out after 3 s")
+    assert outcomes[0].fields["modality"] == "image" and outcomes[2].members["jpg"][:2] == b"\xff\xd8"
 
 
 def test_summary_time_counts_each_run_once(resume_media, tmp_path, monkeypatch):

@@ -83,3 +83,21 @@ def test_items_start_skips_exactly_the_consumed_prefix(tmp_path):
     (tmp_path / "meta").write_text(lines)
     items = list(YfccSource(str(tmp_path / "meta"), str(tmp_path)).items(start=1))
     assert [item.rejection is None for item in items] == [False, True, True]
+
+
+def test_a_member_over_the_size_bound_is_refused_unread(tmp_path, monkeypatch):
+    import tarfile
+
+    tar = write_tar(tmp_path / "00000.tar", [
+        ("a.jpg", b"small"), ("b.json", json.dumps({"url": "http://x/b.mp4"}).encode()), ("b.mp4", b"v" * 5000),
+        ("c.jpg", b"also small"),
+    ])
+    extracted, real_extractfile = [], tarfile.TarFile.extractfile
+    monkeypatch.setattr(tarfile.TarFile, "extractfile",
+                        lambda self, member: extracted.append(member.name) or real_extractfile(self, member))
+    items = list(WebdatasetSource(str(tmp_path / "*.tar"), max_member_bytes=1000).items())
+    assert [(item.source, item.data) for item in items] == [
+        (f"{tar}:a", b"small"), ("http://x/b.mp4", None), (f"{tar}:c", b"also small")]
+    stage, reason = items[1].rejection
+    assert stage == "read" and reason.startswith("member over the size bound: b.mp4 is 5000 bytes, the bound 1000")
+    assert "b.mp4" not in extracted and extracted == ["a.jpg", "b.json", "c.jpg"]  # its bytes never left the tar

@@ -1,4 +1,6 @@
-"""Build and run Ray Train's TorchTrainer for a RunSpec; summarise the result."""
+"""Build and run Ray Train's TorchTrainer for a RunSpec; summarise the result.
+
+The run directory is the driver's: its files come from the ranks' reports (run_files.RunFiles)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from pathlib import Path
 import ray.train
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from mmssl.cluster.run_files import RunFiles, without_records
 from mmssl.train.config import RunSpec
+from mmssl.train.run_record import write_run_spec
 from mmssl.train.worker import run_dir, train_worker
 
 
@@ -54,6 +58,7 @@ def run_training(spec: RunSpec) -> RunSummary:
         spec.cluster.name = f"{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     directory = run_dir(spec)
     directory.mkdir(parents=True, exist_ok=True)
+    write_run_spec(spec, directory)  # what evaluation recipes rebuild the network from
     resources = {"CPU": spec.cluster.cpus_per_worker}
     if spec.cluster.use_gpu:
         resources["GPU"] = 1
@@ -69,6 +74,7 @@ def run_training(spec: RunSpec) -> RunSummary:
             storage_path=str(directory.parent),
             failure_config=ray.train.FailureConfig(max_failures=spec.cluster.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=spec.train.keep_checkpoints),
+            callbacks=[RunFiles(directory)],
         ),
     )
     started = time.perf_counter()
@@ -76,7 +82,7 @@ def run_training(spec: RunSpec) -> RunSummary:
     summary = RunSummary(
         run_dir=str(directory),
         checkpoint=result.checkpoint.path if result.checkpoint else None,
-        metrics=dict(result.metrics or {}),
+        metrics=without_records(result.metrics or {}),
         wall_time_s=time.perf_counter() - started,
     )
     (directory / "summary.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))

@@ -24,7 +24,8 @@ from mmssl.data.prepare_journal import SUMMARY_FILE, Journal, PrepareRefused, wr
 from mmssl.data.normalize_image import ImageConfig
 from mmssl.data.normalize_video import VideoConfig
 from mmssl.data.prepare_summary import SummaryTally
-from mmssl.data.prepare_worker import Outcome, process_batch
+from mmssl.data.prepare_local import GuardedItems
+from mmssl.data.prepare_worker import Outcome, process_batch, timed_out
 from mmssl.data.sources import FolderSource, InputItem, WebdatasetSource, YfccSource
 
 Source = FolderSource | YfccSource | WebdatasetSource
@@ -41,10 +42,10 @@ class PrepareConfig:
     workers: int | None = None
     batch_size: int = 16  # inputs per Ray task
     address: str | None = None  # Ray cluster; None starts a local Ray
-    local: bool = False  # no Ray: normalize in this process (tiny inputs, debugging)
+    local: bool = False  # no Ray: normalize input by input in a child process (tiny inputs, debugging)
     overwrite: bool = False
     stop_after_shards: int | None = None  # finish this many shards in this run, then stop (resumable)
-    task_timeout_s: float = 1800.0  # a Ray task (one batch) still running this long after its turn is refused
+    task_timeout_s: float = 1800.0  # per Ray task (batch) from its turn, then per retried input; --local: per input
     progress: bool = True
 
     def __post_init__(self):
@@ -146,8 +147,18 @@ def _batches(items: Iterable[InputItem], batch_size: int) -> Iterator[list[Input
 
 def _outcomes(batches: Iterator[list[InputItem]], config: PrepareConfig) -> Iterator[Outcome]:
     if config.local:
-        return (o for batch in batches for o in process_batch(batch, config.image, config.video))
+        return _local_outcomes(batches, config)
     return _ray_outcomes(batches, config)
+
+
+def _local_outcomes(batches: Iterator[list[InputItem]], config: PrepareConfig) -> Iterator[Outcome]:
+    """Inputs one at a time in a child process, each under `task_timeout_s` (no Ray)."""
+    guarded = GuardedItems(config.image, config.video, config.task_timeout_s)
+    try:
+        for batch in batches:
+            yield from (guarded.outcome(item) for item in batch)
+    finally:
+        guarded.close()
 
 
 def _ray_outcomes(batches: Iterator[list[InputItem]], config: PrepareConfig) -> Iterator[Outcome]:
@@ -174,9 +185,9 @@ def _ray_outcomes(batches: Iterator[list[InputItem]], config: PrepareConfig) -> 
 
 
 class RayBatches:
-    """Runs `task` (process_batch) on batches as Ray tasks. A batch whose task died is retried one
-    input per task, so one input that crashes a worker (a decoder segfault, an OOM kill) costs
-    only its own refusal; a task still running `task_timeout_s` after its turn is refused."""
+    """Runs `task` (process_batch) on batches as Ray tasks. A batch whose task died, or was still
+    running `task_timeout_s` after its turn, is retried one input per task, so one input that crashes
+    a worker (a decoder segfault, an OOM kill) or hangs it costs only its own refusal."""
 
     def __init__(self, config: PrepareConfig, task=process_batch):
         import ray
@@ -194,14 +205,17 @@ class RayBatches:
             return self._ray.get(ref, timeout=self.timeout_s)
         except self._ray.exceptions.GetTimeoutError:
             self._ray.cancel(ref, force=True)
-            reason = (f"worker timed out after {self.timeout_s:.0f} s (a hanging decode?); "
-                      "raise --task-timeout-s if inputs are just slow")
-            return [Outcome(item.source, stage="worker", reason=reason) for item in batch]
+            return self._one_by_one(batch) if len(batch) > 1 else [timed_out(batch[0], self.timeout_s)]
         except (self._ray.exceptions.RayError, OSError) as err:
             if len(batch) > 1:
-                return [o for item in batch for o in self.collect([item], self.submit([item]))]
+                return self._one_by_one(batch)
             first_line = str(err).splitlines()[0] if str(err) else ""
             return [Outcome(batch[0].source, stage="worker", reason=f"worker failed: {type(err).__name__}: {first_line}")]
+
+    def _one_by_one(self, batch: list[InputItem]) -> list[Outcome]:
+        """Each input of a failed batch in its own task, all submitted at once, collected in order."""
+        refs = [self.submit([item]) for item in batch]
+        return [outcome for item, ref in zip(batch, refs) for outcome in self.collect([item], ref)]
 
 
 def _ensure_ray(config: PrepareConfig) -> bool:

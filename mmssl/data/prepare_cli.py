@@ -12,7 +12,7 @@ from mmssl.data.normalize_image import ImageConfig
 from mmssl.data.normalize_video import VideoConfig
 from mmssl.data.prepare import PrepareConfig, prepare
 from mmssl.data.prepare_summary import format_summary
-from mmssl.data.sources import FolderSource, WebdatasetSource, YfccSource
+from mmssl.data.sources import DEFAULT_MAX_MEMBER_BYTES, FolderSource, WebdatasetSource, YfccSource
 
 EPILOG = """\
 output layout: DIR/shards/shard-NNNNNN.{tar,idx}, DIR/manifest.parquet (accepted samples),
@@ -44,16 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--yfcc-path-template", default=yfcc.DEFAULT_PATH_TEMPLATE, metavar="TEMPLATE",
                         help=yfcc.TEMPLATE_HELP.replace("%", "%%") + " Rows whose file is absent are rejected as 'file missing'.")
     inputs.add_argument("--webdataset", metavar="GLOB", help="existing webdataset tars (img2dataset/video2dataset output)")
+    inputs.add_argument("--max-member-mb", type=float, default=DEFAULT_MAX_MEMBER_BYTES / (1 << 20),
+                        help="with --webdataset: a sample with a member larger than this (by its tar header) is "
+                        f"rejected without reading it (default {DEFAULT_MAX_MEMBER_BYTES >> 20})")
     run = parser.add_argument_group("execution")
     run.add_argument("--workers", type=int, default=None, metavar="N", help="CPUs for a local Ray, and tasks in flight = 2x this "
                      "(default: all CPUs of the machine or cluster)")
     run.add_argument("--address", default=None, help="Ray cluster address (e.g. 'auto' or 'ray://head:10001'); "
                      "default: start a local Ray with the dashboard off")
-    run.add_argument("--local", action="store_true", help="no Ray: normalize in this process (tiny inputs, debugging)")
+    run.add_argument("--local", action="store_true", help="no Ray: normalize input by input in one child process "
+                     "(tiny inputs, debugging)")
     run.add_argument("--batch-size", type=int, default=16, help="inputs per Ray task (default 16)")
     run.add_argument("--shard-size-mb", type=float, default=256.0, help="target shard size in MB (default 256)")
     run.add_argument("--task-timeout-s", type=float, default=1800.0,
-                     help="refuse a batch whose Ray task is still running this long after its turn (default 1800)")
+                     help="time limit of a Ray task (a batch) after its turn; a batch that overruns it is retried one "
+                     "input per task, and an input that overruns it alone is rejected as timed out. With --local, "
+                     "each input runs in a child process under this limit (default 1800)")
     run.add_argument("--overwrite", action="store_true", help="delete a previous preparation in DIR and start over")
     run.add_argument("--stop-after-shards", type=int, default=None, metavar="K",
                      help="stop after K finished shards (a partial run; re-run the same command to resume)")
@@ -85,7 +91,7 @@ def source_from_args(args: argparse.Namespace):
     if args.input:
         return FolderSource(args.input)
     if args.webdataset:
-        return WebdatasetSource(args.webdataset)
+        return WebdatasetSource(args.webdataset, int(args.max_member_mb * (1 << 20)))
     if not args.media_root:
         raise ValueError("--yfcc-metadata needs --media-root DIR (the folder holding the downloaded files)")
     return YfccSource(args.yfcc_metadata, args.media_root, args.yfcc_path_template)

@@ -1,6 +1,6 @@
 """Worker side of preparation: one input in, normalized members + manifest fields (or a refusal) out.
 
-Runs inside Ray tasks (or in-process for `--local`), so it must never raise: every failure becomes
+Runs inside Ray tasks (or in a child process for `--local`), so it must never raise: every failure becomes
 an `Outcome` with a stage and a reason, and the driver records it.
 """
 
@@ -29,6 +29,12 @@ class Outcome:
     @property
     def accepted(self) -> bool:
         return self.members is not None
+
+
+def timed_out(item: InputItem, time_limit_s: float) -> Outcome:
+    """The refusal of an input whose work ran past the time limit (Ray task or --local child alike)."""
+    return Outcome(item.source, stage="worker", reason=f"worker timed out after {time_limit_s:g} s (a hanging decode or "
+                   "read?); raise --task-timeout-s if inputs are just slow")
 
 
 def process_batch(items: list[InputItem], image_config: ImageConfig, video_config: VideoConfig) -> list[Outcome]:

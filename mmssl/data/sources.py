@@ -19,6 +19,7 @@ from mmssl.data import yfcc
 
 VIDEO_EXTENSIONS = ("mp4", "webm", "mkv", "mov", "avi", "m4v", "mpg", "mpeg", "flv", "ts", "3gp", "wmv")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
+DEFAULT_MAX_MEMBER_BYTES = 1 << 30  # a webdataset member larger than this is refused unread
 
 
 @dataclass(frozen=True)
@@ -93,29 +94,38 @@ class YfccSource:
 
 @dataclass(frozen=True)
 class WebdatasetSource:
-    """Samples of existing webdataset tars (img2dataset / video2dataset output) matching `pattern`."""
+    """Samples of existing webdataset tars (img2dataset / video2dataset output) matching `pattern`.
+
+    A member larger than `max_member_bytes` is never read: its sample is refused from the size in
+    its tar header (one 40 GB member must not fill the driver's memory)."""
 
     pattern: str
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
 
     def __post_init__(self):
         if not self.tar_paths():
             raise ValueError(f"--webdataset {self.pattern!r} matches no files; quote the glob, e.g. 'shards/*.tar'")
+        if self.max_member_bytes < 1:
+            raise ValueError(f"--max-member-mb must be positive, got {self.max_member_bytes} bytes")
 
     def tar_paths(self) -> list[str]:
         return sorted(path for path in glob.glob(os.path.expanduser(self.pattern)) if os.path.isfile(path))
 
     def spec(self) -> dict:
-        return {"type": "webdataset", "pattern": self.pattern, "tars": [os.path.abspath(p) for p in self.tar_paths()]}
+        return {"type": "webdataset", "pattern": self.pattern, "tars": [os.path.abspath(p) for p in self.tar_paths()],
+                "max_member_bytes": self.max_member_bytes}
 
     def items(self, start: int = 0) -> Iterator[InputItem]:
         """Items from the `start`-th on (skipped tars are still read: sample counts are not stored)."""
-        every = (item for tar_path in self.tar_paths() for item in iter_tar_samples(tar_path))
+        every = (item for tar_path in self.tar_paths() for item in iter_tar_samples(tar_path, self.max_member_bytes))
         return itertools.islice(every, start, None)
 
 
-def iter_tar_samples(tar_path: str) -> Iterator[InputItem]:
-    """One item per sample key; a tar that cannot be read to its end adds one rejection for the rest."""
-    key, members, count = None, {}, 0
+def iter_tar_samples(tar_path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> Iterator[InputItem]:
+    """One item per sample key; a tar that cannot be read to its end adds one rejection for the rest.
+
+    A member over `max_member_bytes` (by its header) is skipped unread and its sample refused."""
+    key, members, oversized, count = None, {}, None, 0
     try:
         with tarfile.open(tar_path, "r|*") as tar:
             for member in tar:
@@ -123,17 +133,21 @@ def iter_tar_samples(tar_path: str) -> Iterator[InputItem]:
                     continue
                 member_key, _, ext = _split_member_name(member.name)
                 if member_key != key and key is not None:
-                    yield _sample_item(tar_path, key, members)
+                    yield _sample_item(tar_path, key, members, oversized)
                     count += 1
-                    members = {}
+                    members, oversized = {}, None
                 key = member_key
+                if member.size > max_member_bytes:  # the stream skips its data without keeping it
+                    oversized = (f"member over the size bound: {member.name} is {member.size} bytes, the bound "
+                                 f"{max_member_bytes} (raise --max-member-mb to admit it); not read")
+                    continue
                 members[ext.lower()] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, ValueError) as err:
         where = f"after {count} samples" if count else "at its start"
         yield InputItem(source=tar_path, rejection=("read", f"bad tar file: unreadable {where} ({err})"))
         return
     if key is not None:
-        yield _sample_item(tar_path, key, members)
+        yield _sample_item(tar_path, key, members, oversized)
 
 
 def _split_member_name(name: str) -> tuple[str, str, str]:
@@ -143,8 +157,10 @@ def _split_member_name(name: str) -> tuple[str, str, str]:
     return (f"{directory}/{stem}" if directory else stem), dot, ext
 
 
-def _sample_item(tar_path: str, key: str, members: dict[str, bytes]) -> InputItem:
+def _sample_item(tar_path: str, key: str, members: dict[str, bytes], oversized: str | None) -> InputItem:
     source = _source_url(members) or f"{tar_path}:{key}"
+    if oversized is not None:
+        return InputItem(source=source, rejection=("read", oversized))
     for ext in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
         if ext in members:
             return InputItem(source=source, data=members[ext])

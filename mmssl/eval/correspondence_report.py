@@ -15,7 +15,7 @@ import torch
 from mmssl.eval.knn_report import fresh_method
 from mmssl.pipelines.loader import build_loader
 from mmssl.train.config import RunSpec
-from mmssl.train.embedded import HeldOutVideos
+from mmssl.train.embedded import HeldOut
 
 EVAL_PAIR_MIX = {"negative_fraction": 0.5, "hard_negative_fraction": 0.5, "curriculum_start_epoch": 0,
                  "curriculum_ramp_epochs": 0}  # as many hard as easy negatives (easy where a video is too short)
@@ -54,7 +54,7 @@ def score_pairs(method, data_dir, pipeline_options: dict, passes: int, batch_siz
     return torch.cat(correct), torch.cat(kinds)
 
 
-def held_out_correspondence(spec: RunSpec, checkpoint_dir: str, held_out: HeldOutVideos,
+def held_out_correspondence(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut,
                             passes: int = 4) -> CorrespondenceReport:
     """Score the trained network and the one at initialisation on the same held-out pairs."""
     scored = {}

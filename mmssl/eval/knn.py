@@ -40,3 +40,11 @@ def knn_accuracy_leave_one_out(features: torch.Tensor, labels: torch.Tensor, k: 
     num_classes = int(labels.max()) + 1
     predicted = knn_predict(features, labels, features, num_classes, k, temperature, exclude_self=True)
     return float((predicted == labels).float().mean())
+
+
+def knn_accuracy(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor,
+                 query_labels: torch.Tensor, k: int = 20, temperature: float = 0.07) -> float:
+    """Fraction of held-out queries whose label the references' kNN vote recovers (DINO/NPID protocol)."""
+    num_classes = int(max(reference_labels.max(), query_labels.max())) + 1
+    predicted = knn_predict(reference, reference_labels, queries, num_classes, k, temperature)
+    return float((predicted == query_labels).float().mean())

@@ -1,8 +1,9 @@
 """kNN accuracy of a trained checkpoint against the same network at initialisation, on labelled data.
 
 Used by the embedded defaults and the tests as the check that learning is real: features of the
-trained network must recover the generating classes better than random features do. Images: every
-labelled photo, centre-cropped. Videos: the middle clip of every held-out video (never trained on).
+trained network must recover the generating classes better than random features do. Images: each
+held-out photo (never trained on, centre-cropped) votes among the training photos. Videos: the
+middle clip of every held-out video, leave-one-out among the held-out videos.
 """
 
 from __future__ import annotations
@@ -12,28 +13,26 @@ from typing import Callable
 
 import torch
 
-from mmssl.eval.knn import knn_accuracy_leave_one_out
+from mmssl.eval.knn import knn_accuracy, knn_accuracy_leave_one_out
 from mmssl.objectives import METHODS
 from mmssl.pipelines.each_sample_once import each_sample_once
 from mmssl.train.checkpoint import read_checkpoint
 from mmssl.train.config import RunSpec
-from mmssl.train.embedded import HeldOutVideos
+from mmssl.train.embedded import HeldOut
 
 
 @dataclass
 class KnnComparison:
     trained_accuracy: float
     random_accuracy: float
-    num_samples: int
     num_classes: int
     k: int
-    samples: str = "labelled images"
+    samples: str  # what was classified, against what, e.g. "240 held-out images against 480 training images"
 
     def describe(self) -> str:
         chance = 1 / max(1, self.num_classes)
         return (
-            f"kNN evaluation (k={self.k}, leave-one-out, {self.num_samples} {self.samples}, "
-            f"{self.num_classes} classes, chance {chance:.3f}):\n"
+            f"kNN evaluation (k={self.k}, {self.samples}, {self.num_classes} classes, chance {chance:.3f}):\n"
             f"  trained features:        {self.trained_accuracy:.3f}\n"
             f"  random-init features:    {self.random_accuracy:.3f}"
         )
@@ -78,32 +77,45 @@ def fresh_method(spec: RunSpec, num_samples: int, checkpoint_dir: str | None = N
     return method
 
 
-def compare_knn(spec: RunSpec, checkpoint_dir: str, labels_by_index: torch.Tensor,
-                features_of: Callable[[object], tuple[torch.Tensor, torch.Tensor]], k: int,
-                samples: str) -> KnnComparison:
-    """Leave-one-out kNN accuracy of `features_of(method)` on the labelled samples, trained vs random init."""
-    accuracies = {}
-    for name, checkpoint in (("random", None), ("trained", checkpoint_dir)):
-        features, index = features_of(fresh_method(spec, labels_by_index.shape[0], checkpoint))
-        labels = labels_by_index[index]
-        keep = labels >= 0
-        accuracies[name] = knn_accuracy_leave_one_out(features[keep], labels[keep], k=k)
-    labelled = labels_by_index[labels_by_index >= 0]
-    return KnnComparison(accuracies["trained"], accuracies["random"], int(labelled.numel()),
-                         int(labelled.unique().numel()), k, samples)
+def compare_knn(spec: RunSpec, checkpoint_dir: str, accuracy_of: Callable[[object], float], num_classes: int,
+                k: int, samples: str) -> KnnComparison:
+    """`accuracy_of(method)` for the trained network and for the same network at random init."""
+    accuracies = {name: accuracy_of(fresh_method(spec, 2, checkpoint))
+                  for name, checkpoint in (("random", None), ("trained", checkpoint_dir))}
+    return KnnComparison(accuracies["trained"], accuracies["random"], num_classes, k, samples)
 
 
-def compare_with_random_init(spec: RunSpec, checkpoint_dir: str, labels_by_index: torch.Tensor, k: int = 20) -> KnnComparison:
-    """Images: leave-one-out kNN accuracy on the labelled photos (label -1 = unlabelled, left out)."""
+def compare_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut, k: int = 20) -> KnnComparison:
+    """Images: kNN accuracy of held-out photos voting among the labelled training photos."""
     options = spec.pipeline_options  # evaluate at the size the network trained on
     image_size = int(options.get("image_size", options.get("tile_crop_px", 224)))
-    return compare_knn(spec, checkpoint_dir, labels_by_index,
-                       lambda method: dataset_features(method, spec.data_dir, image_size), k, "labelled images")
+
+    def accuracy_of(method) -> float:
+        reference, reference_index = dataset_features(method, spec.data_dir, image_size)
+        queries, query_index = dataset_features(method, held_out.data_dir, image_size)
+        reference_labels, query_labels = held_out.train_labels[reference_index], held_out.labels[query_index]
+        keep, asked = reference_labels >= 0, query_labels >= 0
+        return knn_accuracy(reference[keep], reference_labels[keep], queries[asked], query_labels[asked], k=k)
+
+    references, queries = int((held_out.train_labels >= 0).sum()), int((held_out.labels >= 0).sum())
+    return compare_knn(spec, checkpoint_dir, accuracy_of, _class_count(held_out.labels), k,
+                       f"{queries} held-out images against {references} training images")
 
 
-def compare_clips_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOutVideos,
+def compare_clips_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut,
                                    k: int = 10) -> KnnComparison:
     """Videos: leave-one-out kNN accuracy of clip features on the held-out videos."""
     options = eval_clip_options(spec.pipeline_options)
-    return compare_knn(spec, checkpoint_dir, held_out.labels,
-                       lambda method: clip_features(method, held_out.data_dir, options), k, "held-out videos")
+
+    def accuracy_of(method) -> float:
+        features, index = clip_features(method, held_out.data_dir, options)
+        labels = held_out.labels[index]
+        return knn_accuracy_leave_one_out(features[labels >= 0], labels[labels >= 0], k=k)
+
+    count = int((held_out.labels >= 0).sum())
+    return compare_knn(spec, checkpoint_dir, accuracy_of, _class_count(held_out.labels), k,
+                       f"leave-one-out among {count} held-out videos")
+
+
+def _class_count(labels: torch.Tensor) -> int:
+    return int(labels[labels >= 0].unique().numel())

@@ -23,6 +23,7 @@ from mmssl.memory.collectives import all_gather_cat, all_gather_sizes, all_reduc
 from mmssl.memory.negatives import sample_negatives
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+LOAD_CHUNK_ROWS = 1 << 20  # rows copied at a time when restoring (512 MB at d=128 in float32)
 
 
 class ShardedMemoryBank:
@@ -115,7 +116,10 @@ class ShardedMemoryBank:
         }
 
     def load_states(self, states: list[dict]) -> None:
-        """Restore from every saved rank's `state()`, whatever world size saved them."""
+        """Restore from every saved rank's `state()`, whatever world size saved them.
+
+        A state's rows may be a tensor or a `bank_files.SavedRows` (a checkpoint's file, read on demand);
+        rows are copied in chunks, so restoring needs no second buffer the size of this rank's shard."""
         for state in states:
             if (state["num_rows"], state["dim"]) != (self.num_rows, self.dim):
                 raise ValueError(
@@ -125,9 +129,12 @@ class ShardedMemoryBank:
         covered = torch.zeros(self.row_stop - self.row_start, dtype=torch.bool)
         for state in states:
             lo, hi = max(self.row_start, state["row_start"]), min(self.row_stop, state["row_stop"])
+            # only overlapping states are sliced: a saved shard on disk (bank_files.SavedRows) is opened only then
+            for start in range(lo, hi, LOAD_CHUNK_ROWS):
+                stop = min(hi, start + LOAD_CHUNK_ROWS)
+                source = state["rows"][start - state["row_start"] : stop - state["row_start"]]
+                self.rows[start - self.row_start : stop - self.row_start] = source.to(self.device, self.storage_dtype)
             if lo < hi:
-                source = state["rows"][lo - state["row_start"] : hi - state["row_start"]]
-                self.rows[lo - self.row_start : hi - self.row_start] = source.to(self.device, self.storage_dtype)
                 covered[lo - self.row_start : hi - self.row_start] = True
         if not covered.all():
             missing = int(torch.nonzero(~covered)[0]) + self.row_start

@@ -4,6 +4,7 @@
 """
 
 from mmssl.objectives.av_correspondence import AVCorrespondence, AVCorrespondenceConfig
+from mmssl.objectives.clusterfit import ClusterFit, ClusterFitConfig
 from mmssl.objectives.cross_modal import CrossModal, CrossModalConfig
 from mmssl.objectives.frame_order import FrameOrder, FrameOrderConfig
 from mmssl.objectives.jigsaw import Jigsaw, JigsawConfig
@@ -22,6 +23,7 @@ METHODS = {
     "rotation": (RotationConfig, Rotation),
     "simclr": (SimCLRConfig, SimCLR),
     "moco": (MoCoConfig, MoCo),
+    "clusterfit": (ClusterFitConfig, ClusterFit),
     # audio-visual and video methods (batch keys documented on each class)
     "av_correspondence": (AVCorrespondenceConfig, AVCorrespondence),
     "cross_modal": (CrossModalConfig, CrossModal),

@@ -142,3 +142,7 @@ class AVCorrespondence(NetworkStateOnly, nn.Module):
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         """Pooled video features, for kNN evaluation."""
         return pooled_features(unwrap(model).video, clips)
+
+    def audio_features(self, model: nn.Module, log_mel: torch.Tensor) -> torch.Tensor:
+        """Pooled audio features of log-mel windows [B, 1, mels, frames], for audio probes."""
+        return pooled_features(unwrap(model).audio, log_mel)

@@ -85,6 +85,10 @@ class CrossModal(nn.Module):
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).video.backbone, clips)
 
+    def audio_features(self, model: nn.Module, log_mel: torch.Tensor) -> torch.Tensor:
+        """Pooled audio-network features of log-mel windows [B, 1, mels, frames], for audio probes."""
+        return pooled_features(unwrap(model).audio.backbone, log_mel)
+
     def checkpoint_state(self) -> dict:
         return {"video_memory": self.video_memory.state(), "audio_memory": self.audio_memory.state()}
 

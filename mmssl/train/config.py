@@ -41,6 +41,8 @@ class TrainConfig:
     bf16: bool = True  # autocast on GPU (ignored on CPU)
     fail_at_step: int | None = None  # fault injection for tests: rank `fail_rank` dies once at this step
     fail_rank: int = 1
+    knn_every_epochs: int = 0  # > 0: held-out kNN of the current network on `knn_data` every this many epochs
+    knn_data: str | None = None  # labelled data (class folders, or prepared with labels.parquet)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "loader_threads"):
@@ -48,6 +50,9 @@ class TrainConfig:
                 raise ValueError(f"train.{name}={getattr(self, name)}: must be a positive integer")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ValueError(f"train.max_steps={self.max_steps}: must be positive or none")
+        if self.knn_every_epochs < 0 or (self.knn_every_epochs > 0 and not self.knn_data):
+            raise ValueError(f"train.knn_every_epochs={self.knn_every_epochs} needs train.knn_data=LABELLED_DIR "
+                             "(and must be >= 0)")
 
 
 @dataclass
@@ -61,12 +66,15 @@ class ClusterConfig:
     storage_path: str = "~/mmssl_runs"
     name: str | None = None  # run name; re-using a name resumes that run
     max_failures: int = 3  # restarts after worker failures before giving up
+    wait_for_resources_s: float = 0.0  # an autoscaling cluster may grow this long to fit the run; 0: refuse at once
 
     def __post_init__(self) -> None:
         if self.num_workers <= 0:
             raise ValueError(f"cluster.num_workers={self.num_workers}: must be >= 1")
         if self.cpus_per_worker <= 0:
             raise ValueError(f"cluster.cpus_per_worker={self.cpus_per_worker}: must be > 0")
+        if self.wait_for_resources_s < 0:
+            raise ValueError(f"cluster.wait_for_resources_s={self.wait_for_resources_s}: must be >= 0 (0: no waiting)")
 
 
 @dataclass

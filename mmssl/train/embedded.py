@@ -2,8 +2,9 @@
 
 The recipes with no --data train on these, so a newcomer sees the whole path (generate -> prepare ->
 shards -> DALI -> Ray Train -> evaluation) in a few minutes on a laptop. The labels never reach
-training: they only score the learned features afterwards. The video recipes also get held-out
-videos, generated with another seed and never trained on, to evaluate on.
+training: they only score the learned features afterwards. Every recipe also gets held-out media,
+generated with another seed and never trained on, to evaluate on. Each prepared folder carries its
+classes in `labels.parquet`, so the evaluation recipes (linear_probe, knn) read it directly.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from mmssl.data.prepare import PrepareConfig, prepare
 from mmssl.data.sources import FolderSource
 from mmssl.data.synthetic import generate_media, labels_by_source
 
-EMBEDDED_VERSION = "embedded-v1"
+EMBEDDED_VERSION = "embedded-v2"
 EMBEDDED_MEDIA = dict(num_images=480, num_videos=0, num_classes=6, num_corrupt=4, seed=0,
                       image_long_side_px=(160, 240))
+HELD_OUT_IMAGE_MEDIA = dict(EMBEDDED_MEDIA, num_images=240, num_corrupt=0, seed=1)
 EMBEDDED_VIDEO_VERSION = "embedded-video-v1"
 # small, short videos of one size and rate, all with sound but one (preparation keeps both kinds)
 _VIDEO_MEDIA = dict(num_images=0, num_classes=4, video_seconds=(3.0, 4.0), video_sizes=((160, 120),),
@@ -33,30 +35,39 @@ HELD_OUT_VIDEO_MEDIA = dict(_VIDEO_MEDIA, num_videos=64, num_corrupt=0, seed=1)
 
 
 @dataclass(frozen=True)
-class HeldOutVideos:
-    """Prepared videos never trained on, and the class of each (by manifest index; -1 unlabelled)."""
+class HeldOut:
+    """Prepared media never trained on, the class of each (by manifest index; -1 unlabelled), and the
+    class of each training sample (by the training data's manifest index), the kNN references."""
 
     data_dir: Path
     labels: torch.Tensor
+    train_labels: torch.Tensor
 
 
-def embedded_dataset(cache_dir: Path) -> tuple[Path, torch.Tensor]:
-    """(prepared dataset dir, label per global index) for the embedded default; built on first use."""
-    root = Path(cache_dir) / EMBEDDED_VERSION
-    return _prepared(root, EMBEDDED_MEDIA, "a small labelled dataset"), labels_for_manifest(root / "data", root / "raw" / "media", root / "raw")
+def embedded_dataset(cache_dir: Path) -> tuple[Path, HeldOut]:
+    """(prepared training images, held-out images) for the image recipes' embedded defaults; built on first use."""
+    return _train_and_held_out(Path(cache_dir) / EMBEDDED_VERSION, EMBEDDED_MEDIA, HELD_OUT_IMAGE_MEDIA,
+                               "a small labelled dataset", "held-out images")
 
 
-def embedded_video_dataset(cache_dir: Path) -> tuple[Path, HeldOutVideos]:
+def embedded_video_dataset(cache_dir: Path) -> tuple[Path, HeldOut]:
     """(prepared training videos, held-out videos) for the video recipes' embedded defaults; built on first use."""
-    root = Path(cache_dir) / EMBEDDED_VIDEO_VERSION
-    train = _prepared(root / "train", EMBEDDED_VIDEO_MEDIA, "small labelled videos with sound")
-    held_out = _prepared(root / "held_out", HELD_OUT_VIDEO_MEDIA, "held-out videos")
-    labels = labels_for_manifest(held_out, root / "held_out" / "raw" / "media", root / "held_out" / "raw")
-    return train, HeldOutVideos(held_out, labels)
+    return _train_and_held_out(Path(cache_dir) / EMBEDDED_VIDEO_VERSION, EMBEDDED_VIDEO_MEDIA, HELD_OUT_VIDEO_MEDIA,
+                               "small labelled videos with sound", "held-out videos")
 
 
-def _prepared(root: Path, media: dict, what: str) -> Path:
-    """`root`/data, generated (`media`: generate_media's arguments) and prepared unless already complete."""
+def _train_and_held_out(root: Path, train_media: dict, held_out_media: dict, train_what: str,
+                        held_out_what: str) -> tuple[Path, HeldOut]:
+    train, train_labels = _prepared(root / "train", train_media, train_what)
+    held_out, labels = _prepared(root / "held_out", held_out_media, held_out_what)
+    return train, HeldOut(held_out, labels, train_labels)
+
+
+def _prepared(root: Path, media: dict, what: str) -> tuple[Path, torch.Tensor]:
+    """(`root`/data, its class per manifest index): generated (`media`: generate_media's arguments),
+    prepared and labelled (labels.parquet beside the manifest) unless that is already done."""
+    from mmssl.eval.labelled_data import LABELS_FILE, read_labelled, write_labels
+
     raw, data = root / "raw", root / "data"
     if not _complete(data):
         print(f"embedded default: generating and preparing {what} in {root} (once)")
@@ -67,7 +78,10 @@ def _prepared(root: Path, media: dict, what: str) -> Path:
         rejected = summary.get("rejected", "?")
         print(f"  accepted {summary.get('accepted', '?')}, rejected {rejected}"
               + (" (corrupt inputs, on purpose)" if media.get("num_corrupt") else ""))
-    return data
+    if not (data / LABELS_FILE).exists():
+        labels = labels_for_manifest(data, raw / "media", raw)
+        write_labels(data, labels, tuple(f"class_{k}" for k in range(media["num_classes"])))
+    return data, read_labelled(data).labels
 
 
 def labels_for_manifest(data_dir: Path, media_root: Path, labels_root: Path) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Throughput and loader-wait accounting, the progress line, and TensorBoard scalars (rank 0)."""
+"""Throughput and loader-wait accounting, the progress line, and TensorBoard scalars (written by the driver)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def progress_line(step: int, total_steps: int, epoch: int, metrics: dict[str, fl
 
 
 class TensorBoardLog:
-    """Scalar logging from rank 0 (Ray Train V2 has no logger callbacks)."""
+    """Scalars into a TensorBoard log; `mmssl.cluster.run_files.RunFiles` feeds it rank 0's reports."""
 
     def __init__(self, log_dir: str):
         from torch.utils.tensorboard import SummaryWriter

@@ -83,13 +83,7 @@ def build_parser(prog: str, description: str, embedded: EmbeddedRun = IMAGE_KNN)
         ),
     )
     parser.add_argument("--data", help="a prepared dataset directory (tools/prepare_data.py output)")
-    parser.add_argument("--address", help="Ray cluster address, e.g. 'auto'; default: start a local Ray")
-    parser.add_argument("--num-workers", type=int, help="training workers (one per GPU); default from the config")
-    gpu = parser.add_mutually_exclusive_group()
-    gpu.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="one GPU per worker (NCCL)")
-    gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="CPU workers (gloo)")
-    parser.add_argument("--storage", help="where runs, checkpoints and TensorBoard logs go (default ~/mmssl_runs)")
-    parser.add_argument("--name", help="run name; an existing name resumes that run")
+    add_cluster_arguments(parser)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (repeatable), e.g. train.batch_size=64")
     parser.add_argument("--cache-dir", default="~/.cache/mmssl", help="where the embedded default's dataset is kept")
@@ -98,11 +92,26 @@ def build_parser(prog: str, description: str, embedded: EmbeddedRun = IMAGE_KNN)
     return parser
 
 
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how wide a training run goes: the flags `resolve_config` reads into `cluster`."""
+    parser.add_argument("--address", help="Ray cluster address, e.g. 'auto'; default: start a local Ray")
+    parser.add_argument("--num-workers", type=int, help="training workers (one per GPU); default from the config")
+    gpu = parser.add_mutually_exclusive_group()
+    gpu.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="one GPU per worker (NCCL)")
+    gpu.add_argument("--cpu", dest="use_gpu", action="store_false", help="CPU workers (gloo)")
+    parser.add_argument("--storage", help="where runs, checkpoints and TensorBoard logs go (default ~/mmssl_runs)")
+    parser.add_argument("--name", help="run name; an existing name resumes that run")
+    parser.add_argument("--wait-for-resources-s", type=float, metavar="S",
+                        help="on an autoscaling cluster: if the workers' CPUs/GPUs are not there yet, ask the "
+                        "autoscaler and wait up to S seconds for them instead of refusing at once "
+                        "(cluster.wait_for_resources_s; default 0)")
+
+
 def resolve_config(config: RecipeConfig, args: argparse.Namespace) -> RecipeConfig:
     """Command-line flags first, then --set overrides (which win)."""
     cluster = config.cluster
     for flag, key in (("address", "address"), ("num_workers", "num_workers"), ("use_gpu", "use_gpu"),
-                      ("storage", "storage_path"), ("name", "name")):
+                      ("storage", "storage_path"), ("name", "name"), ("wait_for_resources_s", "wait_for_resources_s")):
         value = getattr(args, flag)
         if value is not None:
             cluster = dataclasses.replace(cluster, **{key: value})
@@ -135,9 +144,6 @@ def run_recipe(
     if args.print_config:
         return 0
 
-    from mmssl.cluster.ray_runtime import ensure_ray
-    from mmssl.cluster.trainer import run_training
-
     if embedded:
         data_dir, evaluation_data = embedded_run.dataset(Path(args.cache_dir).expanduser())
     else:
@@ -151,29 +157,52 @@ def run_recipe(
             print(f"error: cannot read the dataset in {data_dir} ({error}); check its permissions, "
                   "or re-run preparation into a new directory", file=sys.stderr)
             return 2
-    started_ray = ensure_ray(config.cluster.address, num_cpus=_local_cpus(config) if embedded else None)
-    import ray
+    if config.train.knn_every_epochs:
+        from mmssl.eval.periodic_knn import prepared_knn_data
 
-    from mmssl.cluster.resources import missing_resources
-
-    problem = missing_resources(config.cluster, ray.cluster_resources())
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        if started_ray:
-            ray.shutdown()
+        try:  # a class-folder tree is prepared here, once, so the workers read shards
+            knn_data = prepared_knn_data(config.train.knn_data, "~/.cache/mmssl/eval")
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: train.knn_data: {error}", file=sys.stderr)
+            return 2
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, knn_data=knn_data))
+    trained = train_on_ray(method_name, config, data_dir, local_cpus=cpus_for_local_ray(config) if embedded else None)
+    if trained is None:
         return 2
-    spec = RunSpec(method_name, config.method, config.pipeline, str(data_dir), config.pipeline_options,
-                   config.train, config.optim, config.cluster)
-    summary = run_training(spec)
-    print(summary.describe())
+    spec, summary = trained
     if evaluation_data is not None and not args.no_eval and summary.checkpoint:
         print(embedded_run.evaluate(spec, summary.checkpoint, evaluation_data).describe())
-    if started_ray:
-        ray.shutdown()
     return 0
 
 
-def _local_cpus(config: RecipeConfig) -> int:
+def train_on_ray(method_name: str, config: RecipeConfig, data_dir: Path, local_cpus: int | None = None):
+    """Start (or join) Ray, check the cluster can hold the workers, train, print the summary.
+
+    Returns (RunSpec, RunSummary), or None after printing why the cluster cannot run it.
+    """
+    import ray
+
+    from mmssl.cluster.ray_runtime import ensure_ray
+    from mmssl.cluster.resources import wait_for_resources
+    from mmssl.cluster.trainer import run_training
+
+    started_ray = ensure_ray(config.cluster.address, num_cpus=local_cpus)
+    try:
+        problem = wait_for_resources(config.cluster)  # refuses at once unless cluster.wait_for_resources_s > 0
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return None
+        spec = RunSpec(method_name, config.method, config.pipeline, str(data_dir), config.pipeline_options,
+                       config.train, config.optim, config.cluster)
+        summary = run_training(spec)
+        print(summary.describe())
+        return spec, summary
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def cpus_for_local_ray(config: RecipeConfig) -> int:
     import os
 
     needed = int(config.cluster.num_workers * config.cluster.cpus_per_worker + 0.999)

@@ -1,10 +1,17 @@
-"""Learning-rate schedule: linear warmup then cosine decay, as a pure function of the step."""
+"""Learning rate: scaled to the global batch, linear warmup then cosine decay, a pure function of the step.
+
+The schedule is rebuilt from the step on every start, never restored from a checkpoint: a run resumed
+on another number of workers has another global batch, so its lr must follow this run's batch.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 import torch
+
+from mmssl.train.config import OptimConfig
 
 
 def cosine_lr_factor(step: int, total_steps: int, warmup_steps: int = 0, final_fraction: float = 0.0) -> float:
@@ -16,8 +23,26 @@ def cosine_lr_factor(step: int, total_steps: int, warmup_steps: int = 0, final_f
     return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, final_fraction: float):
-    """A LambdaLR whose state (its step) goes into checkpoints, so a resumed run keeps its lr."""
+def scaled_lr(optim: OptimConfig, global_batch: int) -> float:
+    """The linear scaling rule: base_lr at base_batch_size, proportionally more for a bigger global batch."""
+    return optim.base_lr * global_batch / optim.base_batch_size
+
+
+def build_optimizer(parameters: Iterable[torch.nn.Parameter], optim: OptimConfig, global_batch: int) -> torch.optim.SGD:
+    """SGD with momentum at this run's scaled lr (a checkpoint's state may be loaded into it afterwards)."""
+    return torch.optim.SGD(parameters, lr=scaled_lr(optim, global_batch), momentum=optim.momentum,
+                           weight_decay=optim.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, base_lr: float, total_steps: int, warmup_steps: int,
+                    final_fraction: float, start_step: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR at `base_lr`, positioned at `start_step` (a resumed run's step).
+
+    `base_lr` overrides whatever lr a loaded optimizer state carries: after a resume on another
+    worker count that is the lr of the old global batch."""
+    for group in optimizer.param_groups:
+        group["initial_lr"] = base_lr
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: cosine_lr_factor(step, total_steps, warmup_steps, final_fraction)
+        optimizer, lambda step: cosine_lr_factor(step, total_steps, warmup_steps, final_fraction),
+        last_epoch=start_step - 1,
     )

@@ -3,29 +3,32 @@
 Each worker builds its reader shard (`shard_id` = world rank), its method (networks + objective
 state such as its memory-bank shard), wraps the networks in DDP, and resumes from the run's latest
 checkpoint when there is one. Every rank calls `ray.train.report` equally often (it is a barrier).
+Workers write no run files: what the run directory records travels in the reports to the driver
+(`mmssl.cluster.run_files`), so the nodes need not share a disk.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Iterator
 
 import ray.train
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from mmssl.cluster.run_files import RECORDS_KEY
 from mmssl.memory.collectives import all_reduce_sum_
 from mmssl.objectives import METHODS
 from mmssl.pipelines.loader import build_loader
 from mmssl.train.checkpoint import LoadedCheckpoint, read_checkpoint, write_rank_files
 from mmssl.train.config import RunSpec
-from mmssl.train.progress import StepMeter, TensorBoardLog, progress_line
-from mmssl.train.schedule import build_scheduler
+from mmssl.train.progress import StepMeter, progress_line
+from mmssl.train.schedule import build_optimizer, build_scheduler, scaled_lr
 from mmssl.train.state_digest import state_digest
 
 
@@ -43,48 +46,23 @@ def train_worker(config: dict) -> None:
     device = ray.train.torch.get_device() if spec.cluster.use_gpu else torch.device("cpu")
     if device.type == "cpu":
         torch.set_num_threads(spec.train.torch_threads or max(1, int(spec.cluster.cpus_per_worker)))
-    _log_placement(spec, context)
+    records = {"placement": _placement(context)}  # for the run files, sent with the first report
 
-    restored = _read_restored()
-    loader = build_loader(
-        spec.pipeline, spec.data_dir, batch_size=spec.train.batch_size,
-        device="gpu" if device.type == "cuda" else "cpu", device_id=device.index if device.type == "cuda" else None,
-        shard_id=rank, num_shards=world_size, seed=spec.train.seed, num_threads=spec.train.loader_threads,
-        checkpoint=_loader_checkpoint(restored, rank, world_size), options=spec.pipeline_options,
-    )
-    torch.manual_seed(spec.train.seed)  # any other torch randomness in the run is reproducible too
-    _, method_class = METHODS[spec.method]
-    # the bank has a row per sample the pipeline can use (e.g. the photos of a photo+video dataset)
-    method = method_class(spec.method_config, num_samples=loader.num_samples, rank=rank, world_size=world_size,
-                          device=device, seed=spec.train.seed)  # builds its networks on `device`, same on every rank
+    loader, method, optimizer, step = _build_and_restore(spec, rank, world_size, device, records)
     model = method.model
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    global_batch = spec.train.batch_size * world_size
-    optimizer = torch.optim.SGD(
-        method.model.parameters(),
-        lr=spec.optim.base_lr * global_batch / spec.optim.base_batch_size,
-        momentum=spec.optim.momentum,
-        weight_decay=spec.optim.weight_decay,
-    )
-
-    if restored is not None:
-        _load_restored(restored, method, optimizer, rank)
     total_steps = spec.train.epochs * loader.batches_per_epoch
     if spec.train.max_steps is not None:
         total_steps = min(total_steps, spec.train.max_steps)
-    scheduler = build_scheduler(optimizer, total_steps, spec.optim.warmup_steps, spec.optim.final_lr_fraction)
-    step = 0
-    if restored is not None:
-        scheduler.load_state_dict(restored.trainer_state["scheduler"])
-        step = restored.step
-        _log_resume(spec, rank, step, method)
+    # the lr of this run's global batch, also after a resume on another number of workers
+    scheduler = build_scheduler(optimizer, scaled_lr(spec.optim, spec.train.batch_size * world_size), total_steps,
+                                spec.optim.warmup_steps, spec.optim.final_lr_fraction, start_step=step)
 
-    board = TensorBoardLog(str(run_dir(spec) / "tensorboard")) if rank == 0 else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and spec.train.bf16 else nullcontext()
     meter = StepMeter(world_size, spec.train.batch_size)
     batches = _endless(loader)
+    pending_knn = None  # rank 0's latest held-out kNN, reported with the next metrics
     started = time.perf_counter()
     while step < total_steps:
         batch = next(batches)
@@ -100,23 +78,51 @@ def train_worker(config: dict) -> None:
         _maybe_inject_failure(spec, rank, step)
 
         last = step == total_steps
-        if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last:
+        knn_due = spec.train.knn_every_epochs > 0 and step % (spec.train.knn_every_epochs * loader.batches_per_epoch) == 0
+        if knn_due and rank == 0:
+            from mmssl.eval.periodic_knn import held_out_knn_top1
+
+            pending_knn = held_out_knn_top1(spec, method)
+            print(f"epoch {step // loader.batches_per_epoch}: held-out kNN top-1 {pending_knn:.3f}", flush=True)
+        if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last or knn_due:
             epoch = step // loader.batches_per_epoch
             metrics = dict(meter.summary(), **step_metrics, step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
                            **_sample_counts(loader, device))
             if last:
                 metrics["train_time_s"] = time.perf_counter() - started
+            if pending_knn is not None:
+                metrics["knn_top1"], pending_knn = pending_knn, None
             if rank == 0:
                 print(progress_line(step, total_steps, epoch, metrics, metrics["lr"]), flush=True)
-                board.scalars(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-                with open(run_dir(spec) / "metrics.jsonl", "a") as history:
-                    history.write(json.dumps(metrics) + "\n")
+            if records:
+                metrics[RECORDS_KEY], records = records, {}
             if step % spec.train.checkpoint_every_steps == 0 or last:
-                _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, scheduler, loader)
+                _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, loader)
             else:
                 ray.train.report(metrics)
-    if board is not None:
-        board.close()
+
+
+def _build_and_restore(spec: RunSpec, rank: int, world_size: int, device: torch.device, records: dict):
+    """(loader, method, optimizer, step): this rank's reader shard, method and optimizer, restored from the
+    run's latest checkpoint when there is one (then this rank's resume record is added to `records`)."""
+    with _restored_checkpoint() as restored:  # its bank rows are read from disk while it is open
+        loader = build_loader(
+            spec.pipeline, spec.data_dir, batch_size=spec.train.batch_size,
+            device="gpu" if device.type == "cuda" else "cpu", device_id=device.index if device.type == "cuda" else None,
+            shard_id=rank, num_shards=world_size, seed=spec.train.seed, num_threads=spec.train.loader_threads,
+            checkpoint=_loader_checkpoint(restored, rank, world_size), options=spec.pipeline_options,
+        )
+        torch.manual_seed(spec.train.seed)  # any other torch randomness in the run is reproducible too
+        _, method_class = METHODS[spec.method]
+        # the bank has a row per sample the pipeline can use (e.g. the photos of a photo+video dataset)
+        method = method_class(spec.method_config, num_samples=loader.num_samples, rank=rank, world_size=world_size,
+                              device=device, seed=spec.train.seed)  # builds its networks on `device`, same on every rank
+        optimizer = build_optimizer(method.model.parameters(), spec.optim, spec.train.batch_size * world_size)
+        if restored is None:
+            return loader, method, optimizer, 0
+        _load_restored(restored, method, optimizer, rank)
+        records["resume"] = _resume_record(rank, restored.step, method)
+        return loader, method, optimizer, restored.step
 
 
 def _quiet_ray_train_logs() -> None:
@@ -134,14 +140,10 @@ def _endless(loader):
         yield from loader
 
 
-def _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, scheduler, loader) -> None:
+def _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, loader) -> None:
     trainer_state = None
-    if rank == 0:
-        trainer_state = {
-            "model": method.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-        }
+    if rank == 0:  # no lr schedule state: the schedule is a function of the step and this run's global batch
+        trainer_state = {"model": method.model.state_dict(), "optimizer": optimizer.state_dict()}
     with tempfile.TemporaryDirectory(prefix="mmssl-ckpt-") as tmp:
         write_rank_files(tmp, rank, step, epoch, world_size, method.checkpoint_state(), loader.checkpoint(), trainer_state)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
@@ -154,13 +156,18 @@ def _sample_counts(loader, device: torch.device) -> dict[str, int]:
             "modality": loader.modality, **{f"dataset_{kind}_samples": n for kind, n in loader.dataset_modalities().items()}}
 
 
-def _read_restored() -> LoadedCheckpoint | None:
-    """The run's latest checkpoint, if Ray handed us one."""
+@contextmanager
+def _restored_checkpoint() -> Iterator[LoadedCheckpoint | None]:
+    """The run's latest checkpoint, if Ray handed us one, readable until the block ends.
+
+    On local or shared storage the checkpoint is read in place; from remote storage Ray downloads it
+    (every rank's files) to a temporary directory first."""
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return None
+        yield None
+        return
     with checkpoint.as_directory() as directory:
-        return read_checkpoint(directory)
+        yield read_checkpoint(directory)
 
 
 def _load_restored(restored: LoadedCheckpoint, method, optimizer, rank: int) -> None:
@@ -179,24 +186,20 @@ def _loader_checkpoint(restored: LoadedCheckpoint | None, rank: int, world_size:
     return restored.loader_checkpoints[rank]
 
 
-def _log_resume(spec: RunSpec, rank: int, step: int, method) -> None:
-    """Record what each rank resumed with, so tests (and people) can check it against the checkpoint."""
-    record = {
+def _resume_record(rank: int, step: int, method) -> dict:
+    """What this rank resumed with, so tests (and people) can check it against the checkpoint."""
+    return {
         "rank": rank,
         "step": step,
         "model_digest": state_digest(method.model.state_dict()),
         "method_state_digest": state_digest(method.checkpoint_state()),
     }
-    with open(run_dir(spec) / f"resume-rank-{rank:04d}.jsonl", "a") as log:
-        log.write(json.dumps(record) + "\n")
 
 
-def _log_placement(spec: RunSpec, context) -> None:
-    """Which node each rank runs on (one line per rank and start), for operators and tests."""
-    record = {"rank": context.get_world_rank(), "local_rank": context.get_local_rank(),
-              "node_rank": context.get_node_rank(), "node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
-    with open(run_dir(spec) / "placement.jsonl", "a") as log:
-        log.write(json.dumps(record) + "\n")
+def _placement(context) -> dict:
+    """Which node this rank runs on, for operators and tests."""
+    return {"rank": context.get_world_rank(), "local_rank": context.get_local_rank(),
+            "node_rank": context.get_node_rank(), "node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
 
 
 def _maybe_inject_failure(spec: RunSpec, rank: int, step: int) -> None:

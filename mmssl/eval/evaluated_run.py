@@ -1,0 +1,89 @@
+"""The network an evaluation scores: a training run's latest checkpoint, or the same network as the
+run initialised it (the random-init baseline), and the feature source that fits its modality.
+
+Everything here is rebuilt from the run directory alone, so Ray tasks can rebuild it on any node
+that sees the run directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmssl.eval.layer_features import POOLED, FeatureSource, audio_pooled, image_layers, image_pooled, video_pooled
+from mmssl.models.image_backbone import STAGES
+from mmssl.train.config import RunSpec
+from mmssl.train.run_record import latest_checkpoint, read_run_spec
+
+IMAGE_PIPELINES = ("image", "pirl", "pirl_rotation", "jigsaw", "rotation", "jigsaw_rotation", "views", "center_crop")
+AUDIO_OPTIONS = ("audio_s", "sample_rate_hz", "n_mels", "hop_ms", "window_ms")
+MODALITIES = ("image", "video", "audio")
+
+
+@dataclass(frozen=True)
+class EvaluatedRun:
+    """A run directory, and whether its trained weights or its initial weights are evaluated."""
+
+    run_dir: Path
+    random_init: bool = False
+
+    @property
+    def spec(self) -> RunSpec:
+        return read_run_spec(self.run_dir)
+
+    @property
+    def checkpoint(self) -> Path | None:
+        return None if self.random_init else latest_checkpoint(self.run_dir)
+
+    @property
+    def label(self) -> str:
+        return "random init" if self.random_init else "trained"
+
+    def method(self):
+        """The method with the checkpoint's model weights (or as seeded at the run's start); its memory
+        bank is not restored: evaluation needs the network only."""
+        from mmssl.eval.knn_report import fresh_method
+
+        checkpoint = self.checkpoint
+        return fresh_method(self.spec, num_samples=2, checkpoint_dir=None if checkpoint is None else str(checkpoint))
+
+    def default_modality(self) -> str:
+        return "image" if self.spec.pipeline in IMAGE_PIPELINES else "video"
+
+    def feature_source(self, modality: str | None = None, layers: tuple[str, ...] | None = None) -> FeatureSource:
+        """Evaluation views at the size the network trained on, and the features of its `modality` network:
+        for images every ResNet stage pooled to ~9k dims, or with layers ("pooled",) the global pooled one."""
+        from mmssl.eval.knn_report import eval_clip_options
+
+        modality = modality or self.default_modality()
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        spec, method = self.spec, self.method()
+        options = spec.pipeline_options
+        if modality == "image":
+            image_size = int(options.get("image_size", options.get("tile_crop_px", 224)))
+            if layers == (POOLED,):
+                return image_pooled(method, image_size)
+            return image_layers(method, image_size, layers or STAGES)
+        if modality == "video":
+            return video_pooled(method, eval_clip_options(options))
+        audio_options = {name: options[name] for name in AUDIO_OPTIONS if name in options}
+        return audio_pooled(method, dict(audio_options, augment=False))
+
+
+def check_run_dir(path: str | os.PathLike) -> Path:
+    """The run directory, or a clear error naming what is missing and what to pass instead."""
+    path = Path(path).expanduser()
+    read_run_spec(path)  # raises with the fix when it is not a run directory
+    return path
+
+
+class SourceBuilder:
+    """Picklable recipe for a FeatureSource, so each Ray extraction task rebuilds the network itself."""
+
+    def __init__(self, run: EvaluatedRun, modality: str | None, layers: tuple[str, ...] | None):
+        self.run, self.modality, self.layers = run, modality, layers
+
+    def __call__(self) -> FeatureSource:
+        return self.run.feature_source(self.modality, self.layers)

@@ -1,0 +1,100 @@
+"""A bank shard's rows on disk: one .npy file per saved rank and bank, read memory-mapped, opened only if needed.
+
+At YFCC scale the bank is 51 GB (100M x 128 float32), so a restore must not read it whole on every
+rank. A checkpoint keeps each rank's rows in a .npy file beside its small method state, which names
+that file in place of the rows. On restore the name becomes a `SavedRows`, which opens its file
+(memory-mapped) only when sliced: a new rank slices only the saved shards whose row range overlaps
+its own rows, so it opens only those files and reads only the pages of the rows it keeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BANK_STATE_KEYS = frozenset({"num_rows", "dim", "row_start", "row_stop", "rows"})  # ShardedMemoryBank.state()
+
+
+def is_bank_state(value: object) -> bool:
+    """Is `value` a `ShardedMemoryBank.state()` (wherever a method nests it in its checkpoint state)?"""
+    return isinstance(value, dict) and BANK_STATE_KEYS <= value.keys()
+
+
+class SavedRows:
+    """Rows [row_start, row_stop) of a bank, as one saved rank wrote them; `rows[a:b]` reads just those.
+
+    Indexed like the saved tensor (0 is the shard's first row). Nothing is opened until the first slice.
+    """
+
+    def __init__(self, path: Path, row_start: int, row_stop: int, dim: int):
+        self.path, self.row_start, self.row_stop, self.dim = Path(path), row_start, row_stop, dim
+        self._mapped: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.row_stop - self.row_start, self.dim
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        """A copy of the rows `rows` (float16 or float32, as saved); only their pages are read."""
+        return torch.from_numpy(np.array(self._open()[rows]))
+
+    def __repr__(self) -> str:
+        return f"SavedRows({str(self.path)!r}, rows {self.row_start}..{self.row_stop})"
+
+    def _open(self) -> np.ndarray:
+        if self._mapped is None:
+            try:
+                mapped = np.load(self.path, mmap_mode="r")
+            except (OSError, ValueError) as error:
+                raise ValueError(f"cannot read the memory-bank rows in {self.path} ({error}): the checkpoint is damaged "
+                                 "or incomplete; resume from an earlier checkpoint") from None
+            if mapped.shape != self.shape:
+                raise ValueError(f"{self.path} holds rows of shape {mapped.shape}, its checkpoint says {self.shape}: "
+                                 "the checkpoint is damaged; resume from an earlier checkpoint")
+            self._mapped = mapped
+        return self._mapped
+
+
+def save_bank_rows(state: dict, directory: Path, prefix: str = "") -> dict:
+    """`state` with the rows of each bank in it written to `directory`/<key path>.rows.npy and replaced by
+    that file's name, so the state that remains is small."""
+    out = {}
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if is_bank_state(value):
+            file_name = f"{name}.rows.npy"
+            np.save(Path(directory) / file_name, value["rows"].detach().cpu().numpy())
+            out[key] = dict(value, rows=file_name)
+        elif isinstance(value, dict):
+            out[key] = save_bank_rows(value, directory, f"{name}.")
+        else:
+            out[key] = value
+    return out
+
+
+def open_bank_rows(state: dict, directory: Path) -> dict:
+    """The inverse of `save_bank_rows`: each saved bank's file name becomes a `SavedRows` (nothing opened)."""
+    out = {}
+    for key, value in state.items():
+        if is_bank_state(value) and isinstance(value["rows"], str):
+            if Path(value["rows"]).name != value["rows"] or value["rows"] in ("", ".", ".."):
+                raise ValueError(f"a bank in the checkpoint at {directory} names its rows {value['rows']!r}, not a file "
+                                 "beside it: the checkpoint is damaged or not from mmssl; resume from another one")
+            rows = SavedRows(Path(directory) / value["rows"], value["row_start"], value["row_stop"], value["dim"])
+            out[key] = dict(value, rows=rows)
+        elif isinstance(value, dict):
+            out[key] = open_bank_rows(value, directory)
+        else:
+            out[key] = value
+    return out
+
+
+def read_all_rows(state: dict) -> dict:
+    """`state` with every `SavedRows` read into a tensor: for tools and tests that inspect a whole checkpoint."""
+    return {key: value[:] if isinstance(value, SavedRows) else read_all_rows(value) if isinstance(value, dict) else value
+            for key, value in state.items()}
