@@ -42,3 +42,28 @@ def test_identity_is_perfectly_invariant_and_a_tile_sensitive_feature_is_not():
     assert moved.shape == (8,) and (moved > 0.05).all()
     summary = DistanceSummary.of(moved)
     assert summary.count == 8 and summary.p10 <= summary.median <= summary.p90
+
+
+def test_pirl_tile_path_input_holds_every_tile_once_resized_and_shuffled():
+    from mmssl.eval.invariance import shuffled_tiles
+
+    tiles = shuffled_tiles(numbered_tiles(batch=3, tile=4), tile_px=8, generator=torch.Generator().manual_seed(2))
+    assert tiles.shape == (3, 9, 3, 8, 8)
+    for image_tiles in tiles:
+        numbers = [float(tile.mean()) for tile in image_tiles]
+        assert all(bool((tile == tile[0, 0, 0]).all()) for tile in image_tiles)  # whole tiles, not mixes
+        assert sorted(numbers) == [float(n) for n in range(9)] and numbers != [float(n) for n in range(9)]
+
+
+def test_pirl_heads_distance_is_zero_when_both_heads_agree():
+    from mmssl.eval.invariance import pirl_head_distances
+
+    class AgreeingHeads(torch.nn.Module):
+        """f(image) = g(tiles) = the image's mean colour: invariant to any shuffle by construction."""
+
+        def forward(self, image, tiles):
+            return image.mean(dim=(2, 3)), tiles.mean(dim=(1, 3, 4))
+
+    batches = [torch.rand(4, 3, 12, 12) + 0.1 for _ in range(2)]
+    distances = pirl_head_distances(AgreeingHeads(), batches, tile_px=4)
+    assert distances.shape == (8,) and np.allclose(distances, 0.0, atol=1e-5)

@@ -43,6 +43,35 @@ def rotate(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.stack([torch.rot90(image, int(k), dims=(1, 2)) for image, k in zip(images, turns)])
 
 
+def shuffled_tiles(images: torch.Tensor, tile_px: int, generator: torch.Generator) -> torch.Tensor:
+    """Images [B, C, S, S] -> their 3 x 3 tiles in a random non-identity order per image, each resized
+    to `tile_px`: [B, 9, C, tile_px, tile_px], the input of PIRL's tile path."""
+    shuffled = jigsaw_shuffle(images, generator)
+    tile = shuffled.shape[-1] // GRID
+    tiles = shuffled.unfold(2, tile, tile).unfold(3, tile, tile)  # [B, C, 3, 3, t, t]
+    tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, images.shape[1], tile, tile)
+    tiles = F.interpolate(tiles, size=(tile_px, tile_px), mode="bilinear", align_corners=False, antialias=True)
+    return tiles.reshape(images.shape[0], GRID * GRID, images.shape[1], tile_px, tile_px)
+
+
+def pirl_head_distances(network, batches, tile_px: int, seed: int = 0) -> np.ndarray:
+    """PIRL's own pair (the paper's measurement): normalised f(v_I) of each image against g(v_It) of
+    its shuffled tiles, with the network in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    was_training = network.training
+    network.eval()
+    distances = []
+    try:
+        with torch.no_grad():
+            for images in batches:
+                image_embedding, tile_embedding = network(images, shuffled_tiles(images, tile_px, generator))
+                distances.append((F.normalize(image_embedding.float(), dim=1)
+                                  - F.normalize(tile_embedding.float(), dim=1)).norm(dim=1))
+    finally:
+        network.train(was_training)
+    return torch.cat(distances).numpy()
+
+
 def transform_images(images: torch.Tensor, transform: str, generator: torch.Generator) -> torch.Tensor:
     if transform == "jigsaw":
         return jigsaw_shuffle(images, generator)
