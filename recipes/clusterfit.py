@@ -27,10 +27,11 @@ from pathlib import Path
 
 import torch
 
-from mmssl.eval.evaluated_run import EvaluatedRun, SourceBuilder, check_run_dir
+from mmssl.eval.evaluated_run import EvaluatedRun, SourceBuilder
 from mmssl.eval.feature_store import extract
 from mmssl.eval.kmeans import kmeans
-from mmssl.eval.labelled_data import LABELS_FILE, write_labels
+from mmssl.eval.knn_report import eval_image_size
+from mmssl.eval.labelled_data import DEFAULT_CACHE, LABELS_FILE, write_labels
 from mmssl.eval.layer_features import POOLED
 from mmssl.objectives.clusterfit import ClusterFitConfig
 from mmssl.train.recipe_cli import (RecipeConfig, add_cluster_arguments, cpus_for_local_ray, format_config, resolve_config,
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the new run's config, e.g. train.max_steps=500")
     parser.add_argument("--print-config", action="store_true", help="print the new run's config and exit")
-    parser.add_argument("--cache-dir", default="~/.cache/mmssl/eval", help="where labelled class folders are prepared")
+    parser.add_argument("--cache-dir", default=DEFAULT_CACHE, help="where labelled class folders are prepared")
     return parser
 
 
@@ -66,12 +67,10 @@ def training_config(original: EvaluatedRun, pseudo_labels: Path, clusters: int) 
     """The new network: the original's architecture and training settings, predicting the clusters."""
     spec = original.spec
     backbone = getattr(spec.method_config, "backbone", "resnet50")
-    options = spec.pipeline_options
-    image_size = int(options.get("image_size", options.get("tile_crop_px", 224)))
     return RecipeConfig(
         method=ClusterFitConfig(pseudo_labels=str(pseudo_labels), num_clusters=clusters, backbone=backbone),
         pipeline="image",
-        pipeline_options={"image_size": image_size},
+        pipeline_options={"image_size": eval_image_size(spec.pipeline_options)},
         train=dataclasses.replace(spec.train, fail_at_step=None),
         optim=spec.optim,
         cluster=dataclasses.replace(spec.cluster, name=None),
@@ -133,8 +132,7 @@ def compare_probes(args, original: EvaluatedRun, new_run_dir: Path, data_dir: Pa
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        original = EvaluatedRun(check_run_dir(args.checkpoint))
-        original.checkpoint
+        original = EvaluatedRun.load(args.checkpoint)
         data_dir = Path(args.data or original.spec.data_dir).expanduser()
         if not (data_dir / "manifest.parquet").exists():
             raise FileNotFoundError(f"{data_dir} is not a prepared dataset (no manifest.parquet); pass --data")

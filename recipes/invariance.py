@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mmssl.eval.eval_cli import write_json
-from mmssl.eval.evaluated_run import EvaluatedRun, check_run_dir
+from mmssl.eval.eval_cli import label_and_value, write_json
+from mmssl.eval.evaluated_run import EvaluatedRun
+from mmssl.eval.knn_report import eval_image_size
 from mmssl.eval.invariance import TRANSFORMS, DistanceSummary, invariance_distances, pirl_head_distances
 from mmssl.pipelines.each_sample_once import each_sample_once
 
@@ -54,8 +55,8 @@ def measure(run: EvaluatedRun, data_dir: str, transform: str, max_images: int, s
     if representation == "heads" and (spec.method != "pirl" or transform != "jigsaw"):
         raise ValueError(f"--representation heads compares PIRL's image and tile heads under the jigsaw "
                          f"transform; {run.run_dir} is a {spec.method} run (use --representation pooled)")
-    image_size = int(spec.pipeline_options.get("image_size", spec.pipeline_options.get("tile_crop_px", 224)))
-    batches = each_sample_once("center_crop", data_dir, batch_size=64, options={"image_size": image_size})
+    batches = each_sample_once("center_crop", data_dir, batch_size=64,
+                               options={"image_size": eval_image_size(spec.pipeline_options)})
 
     def first_images():
         taken = 0
@@ -74,14 +75,10 @@ def measure(run: EvaluatedRun, data_dir: str, transform: str, max_images: int, s
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        runs = {"": EvaluatedRun(check_run_dir(args.checkpoint), args.random_init)}
+        runs = {"": EvaluatedRun.load(args.checkpoint, args.random_init)}
         for item in args.compare:
-            label, separator, path = item.partition("=")
-            if not separator or not label:
-                raise ValueError(f"--compare {item!r}: expected LABEL=RUN_DIR")
-            runs[label] = EvaluatedRun(check_run_dir(path))
-        for run in runs.values():
-            run.checkpoint  # a run without a checkpoint fails now, not after the first one's measurement
+            label, path = label_and_value(item, "--compare", "RUN_DIR")
+            runs[label] = EvaluatedRun.load(path)  # a bad one fails now, not after the first measurement
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -37,10 +37,9 @@ def held_out_knn(args, run: EvaluatedRun, splits) -> float:
     with feature_stores(args, run, splits, (POOLED,)) as (train, held_out):
         reference, reference_index = train.store.whole(POOLED)
         queries, query_index = held_out.store.whole(POOLED)
-    reference_labels, query_labels = train.labels[reference_index], held_out.labels[query_index]
-    use = (reference_labels >= 0) & train.selected[reference_index]
-    ask = (query_labels >= 0) & held_out.selected[query_index]
-    return knn_accuracy(reference[use], reference_labels[use], queries[ask], query_labels[ask], args.k, args.temperature)
+    use, ask = train.selected[reference_index], held_out.selected[query_index]
+    return knn_accuracy(reference[use], train.labels[reference_index][use], queries[ask],
+                        held_out.labels[query_index][ask], args.k, args.temperature)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,8 @@ import argparse
 import json
 import sys
 
-from mmssl.eval.eval_cli import add_evaluation_arguments, feature_stores, run_and_splits, write_json
+from mmssl.eval.eval_cli import (add_evaluation_arguments, feature_stores, label_and_value, run_and_splits,
+                                  write_json)
 from mmssl.eval.linear_probe import ProbeSettings, probe_layer
 
 PROG = "mmssl.recipes.linear_probe"
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = ProbeSettings(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay)
-        compared = {label: _read_curve(path) for label, path in (_label_and_path(item) for item in args.compare)}
+        compared = {label: _read_curve(path)
+                    for label, path in (label_and_value(item, "--compare", "PATH.json") for item in args.compare)}
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -81,13 +83,6 @@ def _table(results, label: str, chance: float) -> str:
              f"  {'layer':<8} {'dims':>6} {'train':>7} {'held-out':>9}"]
     lines += [f"  {r.layer:<8} {r.dims:>6} {r.train_top1:>7.3f} {r.held_out_top1:>9.3f}" for r in results]
     return "\n".join(lines)
-
-
-def _label_and_path(item: str) -> tuple[str, str]:
-    label, separator, path = item.partition("=")
-    if not separator or not label or not path:
-        raise ValueError(f"--compare {item!r}: expected LABEL=PATH.json")
-    return label, path
 
 
 def _read_curve(path: str) -> dict[str, float]:

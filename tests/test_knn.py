@@ -37,3 +37,21 @@ def test_leave_one_out_excludes_self():
     assert knn_accuracy_leave_one_out(features, labels, k=1) == 0.0
     clustered = torch.cat([torch.eye(4), torch.eye(4) + 0.01])
     assert knn_accuracy_leave_one_out(clustered, torch.arange(4).repeat(2), k=1) == 1.0
+
+
+def test_held_out_knn_leaves_unlabelled_references_and_queries_out():
+    from mmssl.eval.knn import knn_accuracy
+
+    centres = torch.eye(3) * 10
+    reference = centres.repeat_interleave(4, 0) + torch.randn(12, 3, generator=torch.Generator().manual_seed(0))
+    reference_labels = torch.arange(3).repeat_interleave(4)
+    # unlabelled references sit right on the queries: were they to vote (as class -1), votes would break
+    queries = centres + 0.01
+    unlabelled = queries.clone()
+    everything = torch.cat([reference, unlabelled])
+    labels = torch.cat([reference_labels, torch.full((3,), -1)])
+    # an unlabelled query placed in class 0's cluster is not asked, so it cannot count as right or wrong
+    asked = torch.cat([queries, centres[:1]])
+    asked_labels = torch.tensor([0, 1, 2, -1])
+    assert knn_accuracy(everything, labels, asked, asked_labels, k=3) == 1.0
+    assert knn_accuracy(everything, labels, asked, torch.tensor([1, 2, 0, -1]), k=3) == 0.0

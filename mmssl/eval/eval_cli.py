@@ -14,12 +14,11 @@ from pathlib import Path
 
 import torch
 
-from mmssl.eval.evaluated_run import MODALITIES, EvaluatedRun, SourceBuilder, check_run_dir
+from mmssl.eval.evaluated_run import MODALITIES, EvaluatedRun, SourceBuilder
 from mmssl.eval.feature_store import FeatureStore, extract
-from mmssl.eval.labelled_data import LabelledData, held_out_split, labelled_dataset
+from mmssl.eval.labelled_data import DEFAULT_CACHE, LabelledData, held_out_split, labelled_dataset
 from mmssl.eval.linear_probe import LabelledRows
 
-DEFAULT_CACHE = "~/.cache/mmssl/eval"
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,12 +132,18 @@ def run_description(run: EvaluatedRun) -> str:
 def run_and_splits(args: argparse.Namespace) -> tuple[EvaluatedRun, Splits] | None:
     """The evaluated run and the labelled splits, or None after printing why not (the recipe exits 2)."""
     try:
-        run = EvaluatedRun(check_run_dir(args.checkpoint), args.random_init)
-        run.checkpoint  # a run without a complete checkpoint fails here, before any extraction
-        return run, labelled_splits(args)
+        return EvaluatedRun.load(args.checkpoint, args.random_init), labelled_splits(args)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+
+
+def label_and_value(item: str, flag: str, what: str) -> tuple[str, str]:
+    """`LABEL=VALUE` of a repeatable flag such as --compare; names the flag and the form when it is not."""
+    label, separator, value = item.partition("=")
+    if not separator or not label or not value:
+        raise ValueError(f"{flag} {item!r}: expected LABEL={what}")
+    return label, value
 
 
 def write_json(path: str | os.PathLike, values: dict) -> None:

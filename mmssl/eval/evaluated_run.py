@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from mmssl.eval.layer_features import POOLED, FeatureSource, audio_pooled, image_layers, image_pooled, video_pooled
@@ -16,9 +17,36 @@ from mmssl.models.image_backbone import STAGES
 from mmssl.train.config import RunSpec
 from mmssl.train.run_record import latest_checkpoint, read_run_spec
 
-IMAGE_PIPELINES = ("image", "pirl", "pirl_rotation", "jigsaw", "rotation", "jigsaw_rotation", "views", "center_crop")
 AUDIO_OPTIONS = ("audio_s", "sample_rate_hz", "n_mels", "hop_ms", "window_ms")
 MODALITIES = ("image", "video", "audio")
+
+
+def trained_modality(spec: RunSpec) -> str:
+    """What the run's pipeline fed it: "image" for the photo families, else "video"."""
+    from mmssl.pipelines.loader import FAMILIES
+
+    return "image" if "jpg" in FAMILIES[spec.pipeline].members else "video"
+
+
+def evaluation_source(spec: RunSpec, method, modality: str | None = None,
+                      layers: tuple[str, ...] | None = None) -> FeatureSource:
+    """Evaluation views at the size `spec`'s network trained on, and the features of its `modality`
+    network: for images every ResNet stage pooled to ~9k dims, or with layers ("pooled",) the global
+    pooled one; for video and audio the pooled one."""
+    from mmssl.eval.knn_report import eval_clip_options, eval_image_size
+
+    modality = modality or trained_modality(spec)
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    options = spec.pipeline_options
+    if modality == "image":
+        if layers == (POOLED,):
+            return image_pooled(method, eval_image_size(options))
+        return image_layers(method, eval_image_size(options), layers or STAGES)
+    if modality == "video":
+        return video_pooled(method, eval_clip_options(options))
+    audio_options = {name: options[name] for name in AUDIO_OPTIONS if name in options}
+    return audio_pooled(method, dict(audio_options, augment=False))
 
 
 @dataclass(frozen=True)
@@ -28,11 +56,20 @@ class EvaluatedRun:
     run_dir: Path
     random_init: bool = False
 
-    @property
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike, random_init: bool = False) -> "EvaluatedRun":
+        """The run, with its spec and checkpoint read now: a directory that is not a run, or a run with
+        no complete checkpoint, fails here with the fix named, before any extraction."""
+        run = cls(Path(run_dir).expanduser(), random_init)
+        run.spec  # not a run directory: FileNotFoundError naming the fix (the value stays cached)
+        run.checkpoint  # no complete checkpoint: likewise
+        return run
+
+    @cached_property
     def spec(self) -> RunSpec:
         return read_run_spec(self.run_dir)
 
-    @property
+    @cached_property
     def checkpoint(self) -> Path | None:
         return None if self.random_init else latest_checkpoint(self.run_dir)
 
@@ -48,35 +85,8 @@ class EvaluatedRun:
         checkpoint = self.checkpoint
         return fresh_method(self.spec, num_samples=2, checkpoint_dir=None if checkpoint is None else str(checkpoint))
 
-    def default_modality(self) -> str:
-        return "image" if self.spec.pipeline in IMAGE_PIPELINES else "video"
-
     def feature_source(self, modality: str | None = None, layers: tuple[str, ...] | None = None) -> FeatureSource:
-        """Evaluation views at the size the network trained on, and the features of its `modality` network:
-        for images every ResNet stage pooled to ~9k dims, or with layers ("pooled",) the global pooled one."""
-        from mmssl.eval.knn_report import eval_clip_options
-
-        modality = modality or self.default_modality()
-        if modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
-        spec, method = self.spec, self.method()
-        options = spec.pipeline_options
-        if modality == "image":
-            image_size = int(options.get("image_size", options.get("tile_crop_px", 224)))
-            if layers == (POOLED,):
-                return image_pooled(method, image_size)
-            return image_layers(method, image_size, layers or STAGES)
-        if modality == "video":
-            return video_pooled(method, eval_clip_options(options))
-        audio_options = {name: options[name] for name in AUDIO_OPTIONS if name in options}
-        return audio_pooled(method, dict(audio_options, augment=False))
-
-
-def check_run_dir(path: str | os.PathLike) -> Path:
-    """The run directory, or a clear error naming what is missing and what to pass instead."""
-    path = Path(path).expanduser()
-    read_run_spec(path)  # raises with the fix when it is not a run directory
-    return path
+        return evaluation_source(self.spec, self.method(), modality, layers)
 
 
 class SourceBuilder:

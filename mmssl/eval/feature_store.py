@@ -95,15 +95,12 @@ class FeatureStore:
         if not names:
             raise FileNotFoundError(f"{self.store_dir / INDEX} holds no chunks: no features were extracted")
         self.chunk_names = names
-        seen: set[int] = set()
-        self._keep: list[np.ndarray] = []
-        for name in names:
-            index = np.load(self.store_dir / INDEX / name)
-            keep = np.ones(index.shape[0], dtype=bool)
-            for position, value in enumerate(index.tolist()):
-                keep[position] = value not in seen
-                seen.add(value)
-            self._keep.append(keep)
+        indices = [np.load(self.store_dir / INDEX / name) for name in names]
+        everything = np.concatenate(indices)
+        first = np.zeros(everything.size, dtype=bool)
+        first[np.unique(everything, return_index=True)[1]] = True  # a row's first copy, in chunk order
+        self._keep = np.split(first, np.cumsum([index.size for index in indices])[:-1])
+        self._index = [index[keep] for index, keep in zip(indices, self._keep)]  # read once, kept: small
         self.layers = tuple(json.loads((self.store_dir / LAYERS_FILE).read_text()))  # in the network's order
 
     def chunks(self, layer: str) -> Iterator[FeatureChunk]:
@@ -113,10 +110,9 @@ class FeatureStore:
     def chunk(self, layer: str, number: int) -> FeatureChunk:
         if layer not in self.layers:
             raise KeyError(f"layer {layer!r} not in {self.store_dir} (has {', '.join(self.layers)})")
-        name, keep = self.chunk_names[number], self._keep[number]
-        index = np.load(self.store_dir / INDEX / name)
-        features = np.load(self.store_dir / layer / name, mmap_mode="r")
-        return FeatureChunk(index[keep], features if keep.all() else features[keep])
+        keep = self._keep[number]
+        features = np.load(self.store_dir / layer / self.chunk_names[number], mmap_mode="r")
+        return FeatureChunk(self._index[number], features if keep.all() else features[keep])
 
     def dims(self, layer: str) -> int:
         return int(np.load(self.store_dir / layer / self.chunk_names[0], mmap_mode="r").shape[1])

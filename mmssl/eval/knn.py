@@ -44,7 +44,12 @@ def knn_accuracy_leave_one_out(features: torch.Tensor, labels: torch.Tensor, k: 
 
 def knn_accuracy(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor,
                  query_labels: torch.Tensor, k: int = 20, temperature: float = 0.07) -> float:
-    """Fraction of held-out queries whose label the references' kNN vote recovers (DINO/NPID protocol)."""
+    """Fraction of held-out queries whose label the references' kNN vote recovers (DINO/NPID protocol).
+
+    Label -1 means unlabelled: such references do not vote and such queries are not asked."""
+    voters, asked = reference_labels >= 0, query_labels >= 0
+    reference, reference_labels = reference[voters], reference_labels[voters]
+    queries, query_labels = queries[asked], query_labels[asked]
     num_classes = int(max(reference_labels.max(), query_labels.max())) + 1
     predicted = knn_predict(reference, reference_labels, queries, num_classes, k, temperature)
     return float((predicted == query_labels).float().mean())

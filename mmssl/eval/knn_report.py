@@ -54,6 +54,12 @@ def dataset_features(method, data_dir: str, image_size: int, batch_size: int = 6
     return features_of_each_sample(method, "center_crop", data_dir, {"image_size": image_size}, "image", batch_size)
 
 
+def eval_image_size(pipeline_options: dict) -> int:
+    """The centre-crop size that shows a network images like those it trained on: its view size, or a
+    tile-only method's crop (Jigsaw), else 224."""
+    return int(pipeline_options.get("image_size", pipeline_options.get("tile_crop_px", 224)))
+
+
 def eval_clip_options(pipeline_options: dict) -> dict:
     """The `clips` options that show a network clips like those it trained on: same length, rate and
     size (a tracking run's patch size), centre crop, the middle of the video, no augmentation."""
@@ -87,15 +93,12 @@ def compare_knn(spec: RunSpec, checkpoint_dir: str, accuracy_of: Callable[[objec
 
 def compare_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut, k: int = 20) -> KnnComparison:
     """Images: kNN accuracy of held-out photos voting among the labelled training photos."""
-    options = spec.pipeline_options  # evaluate at the size the network trained on
-    image_size = int(options.get("image_size", options.get("tile_crop_px", 224)))
+    image_size = eval_image_size(spec.pipeline_options)  # evaluate at the size the network trained on
 
     def accuracy_of(method) -> float:
         reference, reference_index = dataset_features(method, spec.data_dir, image_size)
         queries, query_index = dataset_features(method, held_out.data_dir, image_size)
-        reference_labels, query_labels = held_out.train_labels[reference_index], held_out.labels[query_index]
-        keep, asked = reference_labels >= 0, query_labels >= 0
-        return knn_accuracy(reference[keep], reference_labels[keep], queries[asked], query_labels[asked], k=k)
+        return knn_accuracy(reference, held_out.train_labels[reference_index], queries, held_out.labels[query_index], k=k)
 
     references, queries = int((held_out.train_labels >= 0).sum()), int((held_out.labels >= 0).sum())
     return compare_knn(spec, checkpoint_dir, accuracy_of, _class_count(held_out.labels), k,

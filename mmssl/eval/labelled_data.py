@@ -23,6 +23,7 @@ import torch
 from mmssl.data.manifest import read_manifest
 
 LABELS_FILE = "labels.parquet"
+DEFAULT_CACHE = "~/.cache/mmssl/eval"  # where class-folder trees are prepared
 SPLIT_FOLDERS = {"train": False, "val": True, "test": True}  # folder name -> held out
 
 

@@ -158,10 +158,11 @@ def run_recipe(
                   "or re-run preparation into a new directory", file=sys.stderr)
             return 2
     if config.train.knn_every_epochs:
+        from mmssl.eval.labelled_data import DEFAULT_CACHE
         from mmssl.eval.periodic_knn import prepared_knn_data
 
         try:  # a class-folder tree is prepared here, once, so the workers read shards
-            knn_data = prepared_knn_data(config.train.knn_data, "~/.cache/mmssl/eval")
+            knn_data = prepared_knn_data(config.train.knn_data, DEFAULT_CACHE)
         except (FileNotFoundError, ValueError) as error:
             print(f"error: train.knn_data: {error}", file=sys.stderr)
             return 2
