@@ -13,7 +13,9 @@ then, batched on the pipeline's device, the loader picks in each video the patch
 moves most between frames t and t + 1, and follows it frame by frame with normalised
 cross-correlation template matching (the template is the patch found in the previous frame;
 the search reaches `search_px` pixels each way). Options: patch_px (64), track_frames (8),
-frame_stride (1), search_px (16), min_confidence (0.6), min_motion (2.0), augment (random start).
+frame_stride (1), search_px (16), min_confidence (0.6), min_motion (2.0), augment (random start),
+color_jitter (None: off; else each patch jittered on its own, drawn from a generator seeded by the
+batch's sample indices and times, so a replayed batch gets the same jitter).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mmssl.data.media_info import VideoInfo
 from mmssl.pipelines import clip_sampling as sampling
 from mmssl.pipelines import ops
 from mmssl.pipelines.feeds import FeedOutput, FeedRequest, SampleRejected
+from mmssl.pipelines.torch_color_jitter import jitter_images
 from mmssl.pipelines.video_decode import DEFAULT_TIME_LIMIT_S
 from mmssl.pipelines.video_frames import FrameFetch, decoded_frames, pick_frames, read_video_info
 
@@ -46,6 +49,9 @@ class TrackedPatchesOptions:
     min_confidence: float = 0.6
     min_motion: float = 2.0
     augment: bool = True
+    # None: patches as tracked. Else an independent colour jitter of each patch (with augment): where
+    # every frame of a video shares its colours, colour alone would pair a patch with its track
+    color_jitter: ops.ColorJitter | None = None
     decode_time_limit_s: float = DEFAULT_TIME_LIMIT_S
 
     def __post_init__(self):
@@ -137,6 +143,14 @@ def track(frames: torch.Tensor, frame_size: torch.Tensor, options: TrackedPatche
     return boxes, confidence, motion
 
 
+def _jitter_generator(batch: dict[str, torch.Tensor], times_s: torch.Tensor) -> torch.Generator:
+    """A generator seeded by which samples and moments the batch holds (the plan's, so reproducible)."""
+    index = batch["index"].cpu().long() if "index" in batch else torch.arange(len(times_s))
+    milliseconds = (times_s[:, 0].cpu().double() * 1000).round().long()
+    seed = int(((index * 1_000_003 + milliseconds) * torch.arange(1, len(index) + 1)).sum()) % (2 ** 63)
+    return torch.Generator().manual_seed(seed)
+
+
 def track_patches(batch: dict[str, torch.Tensor], options: TrackedPatchesOptions) -> dict[str, torch.Tensor]:
     """The loader's batched step: track, then cut and normalise the first and last patches."""
     frames = batch.pop("track_frames")  # [B, K, H, W, 3] uint8
@@ -146,8 +160,11 @@ def track_patches(batch: dict[str, torch.Tensor], options: TrackedPatchesOptions
     size = options.patch_px
     mean = torch.tensor(ops.IMAGENET_MEAN, device=frames.device) * 255
     std = torch.tensor(ops.IMAGENET_STD, device=frames.device) * 255
+    generator = _jitter_generator(batch, times) if options.color_jitter is not None and options.augment else None
     for name, frame, (x, y) in (("a", 0, boxes[0]), ("b", -1, boxes[-1])):
         patch = _crops(frames[:, frame], x, y, size).float()
+        if generator is not None:
+            patch = jitter_images(patch, options.color_jitter, generator)
         batch[f"patch_{name}"] = ((patch - mean) / std).permute(0, 3, 1, 2).contiguous()
         batch[f"box_{name}"] = torch.stack([x, y, x + size, y + size], dim=1).float()
     batch["time_a_s"], batch["time_b_s"] = times[:, 0], times[:, -1]

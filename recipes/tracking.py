@@ -44,14 +44,20 @@ def full_config() -> RecipeConfig:
 
 def embedded_config() -> RecipeConfig:
     """A few minutes on a 2-core laptop: the narrow ResNet-18 on 64 px patches tracked over 4 frames
-    (tracking is most of the loader's time on the CPU: 4 frames in place of 8 keep the run in budget)."""
+    (tracking is most of the loader's time on the CPU: 4 frames in place of 8 keep the run in budget).
+
+    Each patch gets its own colour jitter (hue up to half a turn, greyscale half the time): every
+    frame of a generated video shares its colours, so without it colour alone pairs a patch with its
+    track (loss near 0.3 within 200 steps, held-out kNN at random init's level). lr 0.003 (ours): at
+    0.1 and 0.01 the held-out kNN did not rise above random init's in 200 steps."""
     return RecipeConfig(
         method=TrackingConfig(backbone="resnet18_narrow", head="mlp", temperature=0.2),
         pipeline="tracked_patches",
-        pipeline_options={"patch_px": 64, "track_frames": 4, "frame_stride": 1, "search_px": 16},
+        pipeline_options={"patch_px": 64, "track_frames": 4, "frame_stride": 1, "search_px": 16,
+                          "color_jitter": {"hue": 0.5, "grayscale_p": 0.5}},
         train=TrainConfig(epochs=40, max_steps=100, batch_size=16, checkpoint_every_steps=50, log_every_steps=10,
                           loader_threads=1),
-        optim=OptimConfig(base_lr=0.1, base_batch_size=32, weight_decay=1e-5, warmup_steps=10),
+        optim=OptimConfig(base_lr=0.003, base_batch_size=32, weight_decay=1e-5, warmup_steps=10),
         cluster=ClusterConfig(num_workers=2, cpus_per_worker=1),
     )
 

@@ -17,9 +17,15 @@ pytest_plugins = ["fixtures_media", "fixtures_learning", "fixtures_synthetic", "
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked `gpu` on machines without CUDA."""
+    """Skip tests marked `gpu` on machines without CUDA, and `learning` ones unless MMSSL_LEARNING_TESTS=1
+    (each trains a recipe's whole embedded default: minutes apiece on a 2-core machine, past CI's budget)."""
     import torch
 
+    if os.environ.get("MMSSL_LEARNING_TESTS") != "1":
+        skip_learning = pytest.mark.skip(reason="trains a whole embedded default; set MMSSL_LEARNING_TESTS=1")
+        for item in items:
+            if "learning" in item.keywords:
+                item.add_marker(skip_learning)
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -277,6 +277,29 @@ def test_tracked_box_follows_a_moving_object_and_a_static_one_is_flagged(tmp_pat
         assert (batch["patch_a"][moving] - batch["patch_b"][moving]).abs().mean() < 0.2
 
 
+def test_tracked_patch_jitter_changes_colours_not_boxes(tmp_path):
+    """The tracker runs on the decoded frames: with colour jitter the boxes and times are the same,
+    the patches are not, and the two patches of one pair get different draws."""
+    from fixtures_video import moving_square_video
+
+    data = write_video_dataset(tmp_path, [moving_square_video(30, (3, 2), (40, 30), 56),
+                                          moving_square_video(30, (3, 1), (30, 40), 56, seed=1)])
+    options = {"patch_px": 40, "track_frames": 4, "search_px": 12}
+    plain = next(iter(build_loader("tracked_patches", data, batch_size=2, seed=0, options=options)))
+    jitter = {"hue": 0.5, "grayscale_p": 0.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0}
+    loader = build_loader("tracked_patches", data, batch_size=2, seed=0, options=dict(options, color_jitter=jitter))
+    jittered = next(iter(loader))
+    for key in ("box_a", "box_b", "time_a_s", "index", "tracked"):
+        assert torch.equal(plain[key], jittered[key]), key
+    assert (plain["patch_a"] - jittered["patch_a"]).abs().mean() > 0.05
+    # hue turns keep brightness: the luma of each pixel is unchanged (within rounding and clamping)
+    luma = torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+    pixels = {name: ((batch["patch_a"] * std + mean) * luma).sum(1) for name, batch in (("p", plain), ("j", jittered))}
+    assert (pixels["p"] - pixels["j"]).abs().median() < 0.02
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("family", ["clips", "temporal", "frame_order", "av_pairs"])
 def test_gpu_decodes_the_same_frames_as_cpu(coded_dataset, family):

@@ -301,3 +301,26 @@ def test_refuses_a_folder_that_has_files(tmp_path):
 def test_load_labels_names_a_folder_that_was_not_generated(tmp_path):
     with pytest.raises(FileNotFoundError, match="generate_media"):
         load_labels(tmp_path)
+
+
+def test_bounce_flash_marks_the_frames_after_each_bounce_and_whitens_the_object():
+    import numpy as np
+
+    from mmssl.data.synthetic import flash_frames, object_track, render_frames
+
+    fps, flash_s = 24, 0.125
+    rng = np.random.default_rng(5)
+    track = object_track(3, 160, 120, 96, fps, rng, scale=(0.24, 0.3))
+    assert track.bounce_times_s and 0.24 * 120 <= track.radius_px <= 0.3 * 120
+    flashing = flash_frames(track, fps, flash_s)
+    times = np.arange(96) / fps
+    for i, t in enumerate(times):
+        assert flashing[i] == any(b <= t < b + flash_s for b in track.bounce_times_s)
+    frames = render_frames(3, track, 160, 120, rng, flashing, colours="hue_only")
+    lit, unlit = int(np.flatnonzero(flashing)[0]), int(np.flatnonzero(~flashing)[0])
+    for i, expect_white in ((lit, True), (unlit, False)):
+        x, y = track.centers_px[i]
+        # class 3 is a ring: sample its band, halfway between the hole (0.55 r) and the rim
+        px = frames[i, int(round(y)), int(round(x + 0.78 * track.radius_px))].astype(int)
+        assert (px.min() > 230) == expect_white, (i, px)
+    assert not flash_frames(track, fps, 0.0).any()

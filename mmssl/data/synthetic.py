@@ -11,11 +11,13 @@ Image classes are structure families (stripes, checkerboards, discs, ...) drawn 
 positions, scales, backgrounds and noise: colour carries no class information, structure does.
 Video classes are a moving object (shape and speed by class) bouncing off the walls; the audio is a
 tone whose pitch is set by the class and bends with the object's height, plus a click at each bounce,
-so sound and picture agree. Everything is a pure function of the seed.
+so sound and picture agree. With `bounce_flash_s` the object also flashes at each bounce, a cue to
+the click's moment that a network sees wherever the bounce happens in the frame. Everything is a pure function of the seed.
 """
 
 from __future__ import annotations
 
+import colorsys
 import io
 import math
 import os
@@ -45,6 +47,7 @@ IMAGE_CLASS_NAMES = (
     "triangles",
     "x_marks",
 )
+VIDEO_COLOURS = ("any", "hue_only")
 VIDEO_CLASS_NAMES = ("disc", "square", "triangle", "ring", "x_mark", "diamond", "bar", "plus")
 MAX_CLASSES = len(IMAGE_CLASS_NAMES)
 
@@ -81,6 +84,9 @@ class SyntheticConfig:
     video_fps_choices: tuple[int, ...] = (24, 25, 30)
     audio_fraction: float = 0.75  # share of videos with an audio stream (at least one with, one without)
     audio_sample_rate_hz: int = 44100
+    video_object_scale: tuple[float, float] = (0.1, 0.16)  # the object's radius, as a share of the short side
+    bounce_flash_s: float = 0.0  # > 0: the object flashes (black or white) this long after each bounce
+    video_colours: str = "any"  # "any": iid RGB per video; "hue_only": a light background, a dark object, hues random
     progress: bool | None = None  # None: a tqdm bar only for large counts
 
     def __post_init__(self) -> None:
@@ -100,6 +106,14 @@ class SyntheticConfig:
                 raise ValueError(f"video size {width}x{height}: H.264 4:2:0 needs even sides >= 32")
         if not self.video_sizes or not self.video_fps_choices or min(self.video_fps_choices) <= 0:
             raise ValueError(f"need at least one video size and positive fps, got {self.video_sizes}, {self.video_fps_choices}")
+        small, large = self.video_object_scale
+        if not 0 < small <= large <= 0.45:
+            raise ValueError(f"video_object_scale must be (small, large) with 0 < small <= large <= 0.45, "
+                             f"got {self.video_object_scale}")
+        if self.video_colours not in VIDEO_COLOURS:
+            raise ValueError(f"video_colours must be one of {VIDEO_COLOURS}, got {self.video_colours!r}")
+        if self.bounce_flash_s < 0:
+            raise ValueError(f"bounce_flash_s must be >= 0, got {self.bounce_flash_s}")
         if not 0.0 <= self.audio_fraction <= 1.0:
             raise ValueError(f"audio_fraction must be in [0, 1], got {self.audio_fraction}")
         if self.audio_sample_rate_hz not in (22050, 32000, 44100, 48000):
@@ -337,9 +351,11 @@ def _bounce_axis(position: float, velocity: float, low: float, high: float, dt: 
     return moved, velocity, None
 
 
-def object_track(class_index: int, width: int, height: int, num_frames: int, fps: float, rng: np.random.Generator) -> VideoTrack:
-    """Straight-line motion bouncing off the frame edges; faster for higher classes."""
-    radius = rng.uniform(0.1, 0.16) * min(width, height)
+def object_track(class_index: int, width: int, height: int, num_frames: int, fps: float, rng: np.random.Generator,
+                 scale: tuple[float, float] = (0.1, 0.16)) -> VideoTrack:
+    """Straight-line motion bouncing off the frame edges; faster for higher classes. `scale`: the
+    range of the object's radius as a share of the short side."""
+    radius = rng.uniform(*scale) * min(width, height)
     speed_px_s = (0.45 + 0.12 * class_index) * width * rng.uniform(0.9, 1.1)
     angle = rng.uniform(math.radians(25), math.radians(65)) + math.pi / 2 * int(rng.integers(4))
     velocity = [speed_px_s * math.cos(angle), speed_px_s * math.sin(angle)]
@@ -382,9 +398,30 @@ def render_audio(
     return np.clip(audio, -1, 1).astype(np.float32)
 
 
-def render_frames(class_index: int, track: VideoTrack, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """(num_frames, H, W, 3) uint8: the object over a still, softly shaded background."""
-    background_colour, object_colour = _colour_pair(rng)
+def flash_frames(track: VideoTrack, fps: float, flash_s: float) -> np.ndarray:
+    """[num_frames] bool: frames shown within `flash_s` after a bounce (none when `flash_s` is 0)."""
+    times_s = np.arange(len(track.centers_px)) / fps
+    flashing = np.zeros(len(times_s), dtype=bool)
+    for bounce_s in track.bounce_times_s if flash_s > 0 else ():
+        flashing |= (times_s >= bounce_s) & (times_s < bounce_s + flash_s)
+    return flashing
+
+
+def _hue_only_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A light background and a dark object, each of a random hue: only hue differs between videos."""
+    background = colorsys.hls_to_rgb(rng.uniform(0, 1), 0.7, 0.5)
+    foreground = colorsys.hls_to_rgb(rng.uniform(0, 1), 0.3, 0.6)
+    return np.asarray(background, dtype=np.float32), np.asarray(foreground, dtype=np.float32)
+
+
+def render_frames(class_index: int, track: VideoTrack, width: int, height: int, rng: np.random.Generator,
+                  flashing: np.ndarray | None = None, colours: str = "any") -> np.ndarray:
+    """(num_frames, H, W, 3) uint8: the object over a still, softly shaded background. Frames marked in
+    `flashing` show the object white (black when its colour is light), whatever its colour. `colours`:
+    one of VIDEO_COLOURS."""
+    background_colour, object_colour = _hue_only_pair(rng) if colours == "hue_only" else _colour_pair(rng)
+    luminance = float(object_colour @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+    flash_colour = np.full(3, 0.0 if luminance > 0.5 else 1.0, dtype=np.float32)
     yy, xx = _grid(height, width)
     shade = rng.uniform(-0.2, 0.2, size=3).astype(np.float32)
     background = background_colour + (xx / width)[..., None] * shade  # (1, W, 3): one row
@@ -400,7 +437,8 @@ def render_frames(class_index: int, track: VideoTrack, width: int, height: int, 
         x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
         fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
         a = alpha[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
-        frame[fy0:fy1, fx0:fx1] = frame[fy0:fy1, fx0:fx1] * (1 - a) + object_colour * a
+        colour = flash_colour if flashing is not None and flashing[i] else object_colour
+        frame[fy0:fy1, fx0:fx1] = frame[fy0:fy1, fx0:fx1] * (1 - a) + colour * a
         frames[i] = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
     return frames
 
@@ -512,8 +550,9 @@ def _make_video(root: Path, config: SyntheticConfig, i: int, label: int, has_aud
     width, height = config.video_sizes[int(rng.integers(len(config.video_sizes)))]
     fps = int(config.video_fps_choices[int(rng.integers(len(config.video_fps_choices)))])
     num_frames = max(2, int(round(rng.uniform(*config.video_seconds) * fps)))
-    track = object_track(label, width, height, num_frames, fps, rng)
-    frames = render_frames(label, track, width, height, rng)
+    track = object_track(label, width, height, num_frames, fps, rng, config.video_object_scale)
+    frames = render_frames(label, track, width, height, rng, flash_frames(track, fps, config.bounce_flash_s),
+                           config.video_colours)
     audio = render_audio(label, track, height, fps, config.audio_sample_rate_hz, rng) if has_audio else None
     relative = _video_name(i + 1, rng)
     row = dict(

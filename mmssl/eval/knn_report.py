@@ -2,8 +2,8 @@
 
 Used by the embedded defaults and the tests as the check that learning is real: features of the
 trained network must recover the generating classes better than random features do. Images: each
-held-out photo (never trained on, centre-cropped) votes among the training photos. Videos: the
-middle clip of every held-out video, leave-one-out among the held-out videos.
+held-out photo (never trained on, centre-cropped) votes among the training photos; each held-out video's
+middle clip votes among the training videos' middle clips.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from mmssl.eval.knn import knn_accuracy, knn_accuracy_leave_one_out
+from mmssl.eval.knn import knn_accuracy
 from mmssl.objectives import METHODS
 from mmssl.pipelines.each_sample_once import each_sample_once
 from mmssl.train.checkpoint import read_checkpoint
@@ -107,17 +107,17 @@ def compare_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldO
 
 def compare_clips_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut,
                                    k: int = 10) -> KnnComparison:
-    """Videos: leave-one-out kNN accuracy of clip features on the held-out videos."""
+    """Videos: kNN accuracy of the middle clip of each held-out video voting among the training videos'."""
     options = eval_clip_options(spec.pipeline_options)
 
     def accuracy_of(method) -> float:
-        features, index = clip_features(method, held_out.data_dir, options)
-        labels = held_out.labels[index]
-        return knn_accuracy_leave_one_out(features[labels >= 0], labels[labels >= 0], k=k)
+        reference, reference_index = clip_features(method, spec.data_dir, options)
+        queries, query_index = clip_features(method, held_out.data_dir, options)
+        return knn_accuracy(reference, held_out.train_labels[reference_index], queries, held_out.labels[query_index], k=k)
 
-    count = int((held_out.labels >= 0).sum())
+    references, queries = int((held_out.train_labels >= 0).sum()), int((held_out.labels >= 0).sum())
     return compare_knn(spec, checkpoint_dir, accuracy_of, _class_count(held_out.labels), k,
-                       f"leave-one-out among {count} held-out videos")
+                       f"{queries} held-out videos against {references} training videos")
 
 
 def _class_count(labels: torch.Tensor) -> int:
