@@ -133,8 +133,7 @@ def make_config(pipeline: str, options: dict | None):
         raise ValueError(f"unknown option(s) {unknown} for pipeline {pipeline!r}; valid options: {sorted(fields)}")
     values = {}
     for name, value in (options or {}).items():
-        if isinstance(value, dict) and fields[name].type in ("ops.ColorJitter", ops.ColorJitter,
-                                                             "ops.ColorJitter | None"):
+        if isinstance(value, dict) and "ColorJitter" in str(fields[name].type):  # also `ops.ColorJitter | None`
             value = ops.ColorJitter(**value)
         values[name] = tuple(value) if isinstance(value, list) else value
     return config_type(**values)

@@ -94,30 +94,31 @@ def compare_knn(spec: RunSpec, checkpoint_dir: str, accuracy_of: Callable[[objec
 def compare_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut, k: int = 20) -> KnnComparison:
     """Images: kNN accuracy of held-out photos voting among the labelled training photos."""
     image_size = eval_image_size(spec.pipeline_options)  # evaluate at the size the network trained on
-
-    def accuracy_of(method) -> float:
-        reference, reference_index = dataset_features(method, spec.data_dir, image_size)
-        queries, query_index = dataset_features(method, held_out.data_dir, image_size)
-        return knn_accuracy(reference, held_out.train_labels[reference_index], queries, held_out.labels[query_index], k=k)
-
-    references, queries = int((held_out.train_labels >= 0).sum()), int((held_out.labels >= 0).sum())
-    return compare_knn(spec, checkpoint_dir, accuracy_of, _class_count(held_out.labels), k,
-                       f"{queries} held-out images against {references} training images")
+    return _held_out_against_training(spec, checkpoint_dir, held_out, k, "images",
+                                      lambda method, data_dir: dataset_features(method, data_dir, image_size))
 
 
 def compare_clips_with_random_init(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut,
                                    k: int = 10) -> KnnComparison:
     """Videos: kNN accuracy of the middle clip of each held-out video voting among the training videos'."""
     options = eval_clip_options(spec.pipeline_options)
+    return _held_out_against_training(spec, checkpoint_dir, held_out, k, "videos",
+                                      lambda method, data_dir: clip_features(method, data_dir, options))
+
+
+def _held_out_against_training(spec: RunSpec, checkpoint_dir: str, held_out: HeldOut, k: int, what: str,
+                               features_of: Callable) -> KnnComparison:
+    """Held-out samples vote among the run's training samples; `features_of(method, data_dir)` gives
+    (features, manifest indices) of every sample of a dataset."""
 
     def accuracy_of(method) -> float:
-        reference, reference_index = clip_features(method, spec.data_dir, options)
-        queries, query_index = clip_features(method, held_out.data_dir, options)
+        reference, reference_index = features_of(method, spec.data_dir)
+        queries, query_index = features_of(method, held_out.data_dir)
         return knn_accuracy(reference, held_out.train_labels[reference_index], queries, held_out.labels[query_index], k=k)
 
     references, queries = int((held_out.train_labels >= 0).sum()), int((held_out.labels >= 0).sum())
     return compare_knn(spec, checkpoint_dir, accuracy_of, _class_count(held_out.labels), k,
-                       f"{queries} held-out videos against {references} training videos")
+                       f"{queries} held-out {what} against {references} training {what}")
 
 
 def _class_count(labels: torch.Tensor) -> int:
