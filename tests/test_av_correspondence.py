@@ -1,5 +1,7 @@
 """Audio-visual correspondence: the L3 fusion head and the AVTS contrastive form, on av_pairs keys."""
 
+import math
+
 import pytest
 import torch
 
@@ -7,7 +9,9 @@ from mmssl.objectives.av_correspondence import (
     AVCorrespondence,
     AVCorrespondenceConfig,
     CorrespondenceHead,
+    balanced_pair_loss,
     contrastive_pair_loss,
+    correspondence_nce_loss,
 )
 
 NARROW = dict(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow")
@@ -15,8 +19,9 @@ NARROW = dict(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow")
 
 def av_batch(match):
     torch.manual_seed(0)
+    index = torch.arange(len(match))
     return {"video": torch.randn(len(match), 3, 4, 32, 32), "audio": torch.randn(len(match), 1, 32, 32),
-            "match": torch.tensor(match)}
+            "match": torch.tensor(match), "index": index, "audio_index": torch.where(torch.tensor(match) == 1, index, 9)}
 
 
 def test_head_fuses_by_concatenation():
@@ -37,7 +42,7 @@ def test_contrastive_loss_is_avts_formula():
     assert contrastive_pair_loss(distance, match, margin).item() == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("form", ["binary", "contrastive"])
+@pytest.mark.parametrize("form", ["binary", "contrastive", "nce"])
 def test_step_reaches_both_networks_first_layers(form, one_thread):
     method = AVCorrespondence(AVCorrespondenceConfig(form=form, **NARROW))
     loss, metrics = method.training_step(method.model, av_batch([1, 0, 0, 1]))
@@ -55,3 +60,63 @@ def test_contrastive_prediction_is_distance_under_half_margin():
 def test_bad_form_is_refused():
     with pytest.raises(ValueError, match="form"):
         AVCorrespondenceConfig(form="triplet")
+
+
+def nce_reference(video, audio, match, index, audio_index, temperature):
+    """InfoNCE written out in float64 loops: each matching pair's clip against every window and its
+    window against every clip, other keys of the anchor's own video left out, averaged."""
+    total, anchors = 0.0, 0
+    for i in range(len(match)):
+        if match[i] != 1:
+            continue
+        for anchor, keys, anchor_video, key_videos in ((video, audio, index, audio_index), (audio, video, audio_index, index)):
+            terms = [math.exp(float(anchor[i] @ keys[j]) / temperature) for j in range(len(match))
+                     if j == i or key_videos[j] != anchor_video[i]]
+            total += 0.5 * -math.log(math.exp(float(anchor[i] @ keys[i]) / temperature) / sum(terms))
+        anchors += 1
+    return total / anchors
+
+
+def test_nce_loss_is_the_written_out_formula():
+    generator = torch.Generator().manual_seed(3)
+    video = torch.nn.functional.normalize(torch.randn(6, 8, generator=generator, dtype=torch.float64), dim=1)
+    audio = torch.nn.functional.normalize(torch.randn(6, 8, generator=generator, dtype=torch.float64), dim=1)
+    match = torch.tensor([1, 0, 1, 0, 1, 1])
+    index = torch.tensor([0, 1, 2, 3, 4, 0])  # rows 0 and 5: two clips of video 0 (each masks the other)
+    audio_index = torch.tensor([0, 5, 2, 3, 4, 0])  # row 1: another video's window; row 3: a shifted one
+    loss = correspondence_nce_loss(video, audio, match, index, audio_index, temperature=0.2)
+    assert loss.item() == pytest.approx(nce_reference(video, audio, match, index, audio_index, 0.2), rel=1e-12)
+    # a negative row's window is a key for every anchor: put it on clip 0 and clip 0's loss rises
+    closer = audio.clone()
+    closer[1] = video[0]
+    assert correspondence_nce_loss(video, closer, match, index, audio_index, temperature=0.2) > loss + 0.1
+
+
+def test_nce_pair_logit_decides_and_starts_negative():
+    method = AVCorrespondence(AVCorrespondenceConfig(form="nce", **NARROW))
+    head = method.model.head
+    generator = torch.Generator().manual_seed(0)
+    video = torch.randn(5, head.video[0].in_features, generator=generator)
+    audio = torch.randn(5, head.audio[0].in_features, generator=generator)
+    video_embedding, audio_embedding, logit = head(video, audio)
+    cosine = (video_embedding * audio_embedding).sum(1)
+    assert torch.allclose(logit, head.scale * cosine + head.bias)
+    assert (logit < 0).all()  # at initialisation a pair is not said to correspond (cos < 0.5)
+    assert method.predict_from((video_embedding, audio_embedding, torch.tensor([-0.1, 0.2, 0.0, 3.0, -2.0]))
+                               ).tolist() == [0, 1, 0, 1, 0]
+
+
+def test_pair_loss_weighs_positives_and_negatives_equally():
+    logit = torch.tensor([2.0, -1.0, 0.5, -3.0, 1.0], dtype=torch.float64)
+    match = torch.tensor([1, 0, 1, 0, 0])
+
+    def bce(z, y):
+        return -math.log(1 / (1 + math.exp(-z))) if y else -math.log(1 - 1 / (1 + math.exp(-z)))
+
+    positives = [bce(z, 1) for z, y in zip(logit.tolist(), match.tolist()) if y]
+    negatives = [bce(z, 0) for z, y in zip(logit.tolist(), match.tolist()) if not y]
+    expected = 0.5 * (sum(positives) / len(positives) + sum(negatives) / len(negatives))
+    assert balanced_pair_loss(logit, match).item() == pytest.approx(expected, rel=1e-12)
+    # three times as many copies of the positives: the same loss (the mix does not move the decision)
+    more = torch.cat([logit, logit[match == 1], logit[match == 1]]), torch.cat([match, match[match == 1], match[match == 1]])
+    assert balanced_pair_loss(*more).item() == pytest.approx(expected, rel=1e-12)

@@ -10,6 +10,7 @@ import torch.distributed as dist
 from torch import nn
 
 from mmssl.memory.collectives import all_gather_cat, all_gather_with_grad
+from mmssl.objectives.av_correspondence import correspondence_nce_loss
 from mmssl.objectives.instance_contrast import instance_contrast_loss
 from mmssl.objectives.simclr import nt_xent_loss
 
@@ -56,6 +57,16 @@ def temporal_loss(network, clips, videos, all_videos, gather, offset) -> torch.T
 
 
 LOSSES = {"simclr": simclr_loss, "temporal": temporal_loss}
+# av_correspondence's nce form: 2 anchors (match 1) on rank 0 and 3 on rank 1, so a per-rank mean
+# would weigh them unequally; the windows' videos (audio_index) differ from the clips' on negatives
+MATCH = torch.tensor([1, 0, 1, 1, 1, 1])
+AUDIO_VIDEOS = torch.tensor([0, 3, 0, 2, 1, 3])
+
+
+def av_nce_loss(network, pairs, videos, audio_videos, match) -> torch.Tensor:
+    """The nce form's InfoNCE on unit embeddings of a clip (pairs[0]) and a window (pairs[1])."""
+    video, audio = (torch.nn.functional.normalize(network(x), dim=1) for x in pairs)
+    return correspondence_nce_loss(video, audio, match, videos, audio_videos, TEMPERATURE)
 
 
 def parameter_gradients(network: nn.Module) -> torch.Tensor:
@@ -74,6 +85,11 @@ def rank_worker(rank, world_size, out_dir):
             gradients = parameter_gradients(network)
             dist.all_reduce(gradients, op=dist.ReduceOp.SUM)
             results[loss_name, gather_name] = gradients / world_size
+    network = tiny_network()
+    av_nce_loss(network, inputs, videos, AUDIO_VIDEOS[local], MATCH[local]).backward()
+    gradients = parameter_gradients(network)
+    dist.all_reduce(gradients, op=dist.ReduceOp.SUM)
+    results["av_nce"] = gradients / world_size
     torch.save(results, f"{out_dir}/rank{rank}.pt")
 
 
@@ -92,3 +108,8 @@ def test_gathered_keys_give_single_process_gradients(gloo_ranks, tmp_path, one_t
             assert torch.allclose(results[loss_name, "with_grad"], expected, rtol=1e-10, atol=1e-12), loss_name
             # the cross-rank negatives' share is missing from a detached gather
             assert not torch.allclose(results[loss_name, "detached"], expected, rtol=1e-3, atol=1e-6), loss_name
+    # av_correspondence's nce form gathers inside; its anchors are counted over both ranks
+    network = tiny_network()
+    av_nce_loss(network, joined_inputs(), VIDEOS, AUDIO_VIDEOS, MATCH).backward()
+    for results in per_rank:
+        assert torch.allclose(results["av_nce"], parameter_gradients(network), rtol=1e-10, atol=1e-12)

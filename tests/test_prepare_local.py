@@ -43,3 +43,23 @@ def test_local_run_with_a_hanging_file_finishes(tmp_path):
         str(media / "1.jpg"), str(media / "3.jpg")]
     (refused,) = read_rejected(tmp_path / "out").to_pylist()
     assert refused["source"] == str(media / "2.jpg") and refused["reason"].startswith("worker timed out after 1.5 s")
+
+
+def test_a_child_that_cannot_start_reports_why(monkeypatch):
+    """A start that fails (a script without the main guard, under the fork server) raises its own
+    error, and closing afterwards is a no-op rather than an error about a child that never ran."""
+    import mmssl.data.prepare_local as prepare_local
+
+    def refuse(self):
+        raise RuntimeError("An attempt has been made to start a new process before bootstrapping")
+
+    monkeypatch.setattr(prepare_local._CONTEXT.Process, "start", refuse)
+    guarded = GuardedItems(ImageConfig(), VideoConfig(), time_limit_s=1.5)
+    jpeg = encode_image(quadrant_pixels(), "JPEG")
+    try:
+        guarded.outcome(InputItem("a", data=jpeg))
+        raise AssertionError("the failed start was swallowed")
+    except RuntimeError as error:
+        assert "bootstrapping" in str(error)
+    guarded.close()
+    guarded.close()

@@ -60,3 +60,15 @@ def test_resume_on_fewer_workers_uses_the_new_global_batch():
     assert _steps(new, scheduler, 2) == pytest.approx([0.03 * cosine_lr_factor(s, 20, 1) for s in (7, 8)])
     assert torch.equal(new.state[next(model.parameters())]["momentum_buffer"],
                        saved["state"][0]["momentum_buffer"])  # only the lr changed
+
+
+def test_adam_is_built_at_the_scaled_lr():
+    model = torch.nn.Linear(3, 2)
+    optim = OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=32, weight_decay=1e-5)
+    optimizer = build_optimizer(model.parameters(), optim, global_batch=64)
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(2e-3)
+    assert optimizer.param_groups[0]["weight_decay"] == 1e-5
+    assert isinstance(build_optimizer(model.parameters(), OptimConfig(), 64), torch.optim.SGD)
+    with pytest.raises(ValueError, match="optimizer"):
+        OptimConfig(optimizer="lamb")

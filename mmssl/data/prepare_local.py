@@ -58,10 +58,17 @@ class GuardedItems:
 
     def _start(self) -> None:
         self._connection, child_end = _CONTEXT.Pipe()
-        self._child = _CONTEXT.Process(target=_serve, args=(child_end, self.image_config, self.video_config),
-                                       name="mmssl-prepare-local", daemon=True)
-        self._child.start()
-        child_end.close()
+        child = _CONTEXT.Process(target=_serve, args=(child_end, self.image_config, self.video_config),
+                                 name="mmssl-prepare-local", daemon=True)
+        try:
+            child.start()
+        except BaseException:  # e.g. a script without `if __name__ == "__main__":` under forkserver
+            self._connection.close()
+            self._connection = None
+            raise
+        finally:
+            child_end.close()
+        self._child = child  # only a started child: close() must not kill one that never ran
 
 
 def _serve(connection: Connection, image_config: ImageConfig, video_config: VideoConfig) -> None:

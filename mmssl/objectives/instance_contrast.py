@@ -19,9 +19,11 @@ def instance_contrast_loss(
     temperature: float,
     groups: torch.Tensor | None = None,
     all_groups: torch.Tensor | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     """Mean InfoNCE of anchors [b, d] whose positives are all_positives[offset : offset + b] among
-    all_positives [n, d]; `groups` [b] / `all_groups` [n] (e.g. video ids) mask same-group keys."""
+    all_positives [n, d]; `groups` [b] / `all_groups` [n] (e.g. video ids) mask same-group keys.
+    `reduction="none"`: each anchor's loss [b], for callers that weigh anchors."""
     local = anchors.shape[0]
     dtype = torch.promote_types(anchors.dtype, torch.float32)
     with torch.autocast(anchors.device.type, enabled=False):
@@ -31,4 +33,4 @@ def instance_contrast_loss(
         same_group = groups[:, None].to(logits.device) == all_groups[None, :].to(logits.device)
         same_group[torch.arange(local), own] = False  # keep the positive
         logits = logits.masked_fill(same_group, float("-inf"))
-    return F.cross_entropy(logits, own)
+    return F.cross_entropy(logits, own, reduction=reduction)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
 @dataclass
 class OptimConfig:
-    """SGD with momentum and a cosine schedule, the PIRL paper's recipe (lr 0.12 at batch 1024)."""
+    """SGD with momentum and a cosine schedule, the PIRL paper's recipe (lr 0.12 at batch 1024); or
+    Adam (`optimizer="adam"`, as L3-Net trains), with the same lr scaling and schedule."""
 
+    optimizer: str = "sgd"  # one of OPTIMIZERS; momentum applies to sgd only (adam: betas 0.9, 0.999)
     base_lr: float = 0.12
     base_batch_size: int = 1024  # lr scales linearly with the global batch: lr = base_lr * B / base_batch_size
     momentum: float = 0.9
@@ -17,6 +22,8 @@ class OptimConfig:
     final_lr_fraction: float = 0.0  # cosine decays to base lr * this
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optim.optimizer={self.optimizer!r}: choose one of {OPTIMIZERS}")
         if self.base_lr <= 0 or self.base_batch_size <= 0:
             raise ValueError(f"optim: base_lr ({self.base_lr}) and base_batch_size ({self.base_batch_size}) must be > 0")
         if not 0 <= self.momentum < 1:

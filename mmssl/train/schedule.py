@@ -28,10 +28,13 @@ def scaled_lr(optim: OptimConfig, global_batch: int) -> float:
     return optim.base_lr * global_batch / optim.base_batch_size
 
 
-def build_optimizer(parameters: Iterable[torch.nn.Parameter], optim: OptimConfig, global_batch: int) -> torch.optim.SGD:
-    """SGD with momentum at this run's scaled lr (a checkpoint's state may be loaded into it afterwards)."""
-    return torch.optim.SGD(parameters, lr=scaled_lr(optim, global_batch), momentum=optim.momentum,
-                           weight_decay=optim.weight_decay)
+def build_optimizer(parameters: Iterable[torch.nn.Parameter], optim: OptimConfig,
+                    global_batch: int) -> torch.optim.Optimizer:
+    """The config's optimizer at this run's scaled lr (a checkpoint's state may be loaded into it afterwards)."""
+    lr = scaled_lr(optim, global_batch)
+    if optim.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=optim.weight_decay)
+    return torch.optim.SGD(parameters, lr=lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, base_lr: float, total_steps: int, warmup_steps: int,
