@@ -92,7 +92,7 @@ def test_nce_loss_is_the_written_out_formula():
     assert correspondence_nce_loss(video, closer, match, index, audio_index, temperature=0.2) > loss + 0.1
 
 
-def test_nce_pair_logit_decides_and_starts_negative():
+def test_nce_pair_logit_is_cosine_plus_fusion_starts_negative_and_decides():
     method = AVCorrespondence(AVCorrespondenceConfig(form="nce", **NARROW))
     head = method.model.head
     generator = torch.Generator().manual_seed(0)
@@ -100,8 +100,15 @@ def test_nce_pair_logit_decides_and_starts_negative():
     audio = torch.randn(5, head.audio[0].in_features, generator=generator)
     video_embedding, audio_embedding, logit = head(video, audio)
     cosine = (video_embedding * audio_embedding).sum(1)
-    assert torch.allclose(logit, head.scale * cosine + head.bias)
-    assert (logit < 0).all()  # at initialisation a pair is not said to correspond (cos < 0.5)
+    first, _, second = head.pair.fuse
+    fused = second(torch.relu(first(torch.cat([video, audio], 1)))).squeeze(1)
+    assert torch.allclose(logit, head.scale * cosine + head.bias + fused, atol=1e-6)
+    assert torch.allclose(video_embedding.norm(dim=1), torch.ones(5))
+    assert (logit < 0).all()  # at initialisation a pair is not said to correspond
+    # the pair loss reaches the fusion, scale and bias, not the embeddings' projections
+    logit.sum().backward()
+    assert head.pair.fuse[0].weight.grad.abs().sum() > 0 and head.scale.grad != 0 and head.bias.grad != 0
+    assert head.video[0].weight.grad is None and head.audio[0].weight.grad is None
     assert method.predict_from((video_embedding, audio_embedding, torch.tensor([-0.1, 0.2, 0.0, 3.0, -2.0]))
                                ).tolist() == [0, 1, 0, 1, 0]
 

@@ -50,6 +50,7 @@ class TrainConfig:
     fail_rank: int = 1
     knn_every_epochs: int = 0  # > 0: held-out kNN of the current network on `knn_data` every this many epochs
     knn_data: str | None = None  # labelled data (class folders, or prepared with labels.parquet)
+    precise_bn_batches: int = 0  # > 0: recompute BN statistics over this many batches before the last checkpoint
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "loader_threads"):
@@ -57,6 +58,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name}={getattr(self, name)}: must be a positive integer")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ValueError(f"train.max_steps={self.max_steps}: must be positive or none")
+        if self.precise_bn_batches < 0:
+            raise ValueError(f"train.precise_bn_batches={self.precise_bn_batches}: must be >= 0")
         if self.knn_every_epochs < 0 or (self.knn_every_epochs > 0 and not self.knn_data):
             raise ValueError(f"train.knn_every_epochs={self.knn_every_epochs} needs train.knn_data=LABELLED_DIR "
                              "(and must be >= 0)")

@@ -27,6 +27,7 @@ from mmssl.objectives import METHODS
 from mmssl.pipelines.loader import build_loader
 from mmssl.train.checkpoint import LoadedCheckpoint, read_checkpoint, write_rank_files
 from mmssl.train.config import RunSpec
+from mmssl.train.precise_bn import refresh_bn_statistics
 from mmssl.train.progress import StepMeter, progress_line
 from mmssl.train.schedule import build_optimizer, build_scheduler, scaled_lr
 from mmssl.train.state_digest import state_digest
@@ -49,6 +50,9 @@ def train_worker(config: dict) -> None:
     records = {"placement": _placement(context)}  # for the run files, sent with the first report
 
     loader, method, optimizer, step = _build_and_restore(spec, rank, world_size, device, records)
+    if spec.train.precise_bn_batches and not hasattr(method, "forward_for_bn_statistics"):
+        raise ValueError(f"train.precise_bn_batches={spec.train.precise_bn_batches}: method {spec.method!r} has no "
+                         "forward_for_bn_statistics; set it to 0")
     model = method.model
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -90,6 +94,9 @@ def train_worker(config: dict) -> None:
                            **_sample_counts(loader, device))
             if last:
                 metrics["train_time_s"] = time.perf_counter() - started
+                if spec.train.precise_bn_batches:  # the last checkpoint carries statistics of its own weights
+                    refresh_bn_statistics(method.model, batches, spec.train.precise_bn_batches,
+                                          method.forward_for_bn_statistics)
             if pending_knn is not None:
                 metrics["knn_top1"], pending_knn = pending_knn, None
             if rank == 0:
