@@ -207,3 +207,40 @@ def test_video_recipe_worker_killed_resumes_with_same_step_and_banks(two_node_cl
         for bank in ("video_memory", "audio_memory"):
             assert not torch.equal(final.method_states[rank][bank]["bank"]["rows"][:],
                                    restored.method_states[rank][bank]["bank"]["rows"][:])
+
+
+def test_precise_bn_refreshes_the_last_checkpoints_statistics_on_two_ranks(two_node_cluster, sounding_videos, tmp_path):
+    """av_correspondence (nce) with train.precise_bn_batches=3: every BN layer of the last checkpoint
+    holds statistics of exactly 3 batches (reset, then averaged), not of the 2 training steps' running
+    average; the checkpoint of step 1, before the refresh, counts 1 batch."""
+    from mmssl.objectives.av_correspondence import AVCorrespondenceConfig
+
+    spec = RunSpec(
+        method="av_correspondence",
+        method_config=AVCorrespondenceConfig(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow", form="nce"),
+        pipeline="av_pairs", data_dir=str(sounding_videos),
+        pipeline_options={"frames": 2, "frame_stride": 2, "crop_px": 32, "audio_s": 0.5, "n_mels": 32,
+                          "negative_fraction": 0.5},
+        train=TrainConfig(epochs=50, max_steps=2, batch_size=2, log_every_steps=1, checkpoint_every_steps=1,
+                          loader_threads=1, precise_bn_batches=3),
+        optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=4, warmup_steps=0),
+        cluster=ClusterConfig(num_workers=2, cpus_per_worker=1, storage_path=str(tmp_path),
+                              name=f"test-{uuid.uuid4().hex[:8]}", max_failures=0),
+    )
+    summary = run_training(spec)
+    checkpoints = {read_checkpoint(p).step: read_checkpoint(p) for p in (tmp_path / spec.cluster.name).glob("checkpoint_*")
+                   if p.is_dir()}
+    tracked = {step: {name: int(value) for name, value in checkpoint.trainer_state["model"].items()
+                      if name.endswith("num_batches_tracked")} for step, checkpoint in checkpoints.items()}
+    assert summary.metrics["step"] == 2 and tracked[2] and set(tracked[2].values()) == {3}
+    assert set(tracked[1].values()) == {1}
+
+
+def test_precise_bn_is_refused_for_a_method_without_its_forward(tmp_path):
+    from mmssl.objectives.cross_modal import CrossModalConfig
+
+    spec = RunSpec(method="cross_modal", method_config=CrossModalConfig(), pipeline="av_pairs", data_dir=str(tmp_path),
+                   train=TrainConfig(precise_bn_batches=5), cluster=ClusterConfig(storage_path=str(tmp_path)))
+    with pytest.raises(ValueError, match="precise_bn_batches=5: method 'cross_modal'"):
+        run_training(spec)
+    assert not any(tmp_path.iterdir())  # refused before any run directory is written

@@ -14,6 +14,7 @@ import ray.train
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from mmssl.cluster.run_files import RunFiles, without_records
+from mmssl.objectives import METHODS
 from mmssl.train.config import RunSpec
 from mmssl.train.run_record import write_run_spec
 from mmssl.train.worker import run_dir, train_worker
@@ -54,6 +55,10 @@ class RunSummary:
 
 def run_training(spec: RunSpec) -> RunSummary:
     """Fit `spec` with one worker per GPU (or CPU workers on gloo); Ray must already be initialised."""
+    _, method_class = METHODS[spec.method]
+    if spec.train.precise_bn_batches and not hasattr(method_class, "forward_for_bn_statistics"):
+        raise ValueError(f"train.precise_bn_batches={spec.train.precise_bn_batches}: method {spec.method!r} does not "
+                         "say how to run its networks for BN statistics (no forward_for_bn_statistics); set it to 0")
     if spec.cluster.name is None:
         spec.cluster.name = f"{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     directory = run_dir(spec)

@@ -50,9 +50,6 @@ def train_worker(config: dict) -> None:
     records = {"placement": _placement(context)}  # for the run files, sent with the first report
 
     loader, method, optimizer, step = _build_and_restore(spec, rank, world_size, device, records)
-    if spec.train.precise_bn_batches and not hasattr(method, "forward_for_bn_statistics"):
-        raise ValueError(f"train.precise_bn_batches={spec.train.precise_bn_batches}: method {spec.method!r} has no "
-                         "forward_for_bn_statistics; set it to 0")
     model = method.model
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
