@@ -56,8 +56,9 @@ def embedded_config() -> RecipeConfig:
       0.88, 0.69;
     - 400 steps: seed 3 0.74 -> 0.82; but seeds 1 and 5 ended at 0.79 and 0.77 with their positives
       at 0.72-0.74 (the BN running averages lag the weights under a constant lr, which moves the
-      decision); recomputing the BN statistics brought seed 1 to 0.85 (positives 0.86) and the
-      weakest run, seed 3 on AVX2, from 0.58 to 0.67;
+      decision); recomputing the BN statistics brought seeds 1 and 5 to 0.85 and 0.87 (positives
+      0.86, 0.96), seed 0 on AVX2 from 0.86 to 0.90, and the weakest run, seed 3 on AVX2, from 0.58
+      to 0.67 only;
     - audio windows as long as the clip (4 frames 3 apart at 24 fps: 0.5 s): with 1 s windows the
       same run stays at 0.54, the extra half second of sound having no picture to match;
     - one worker with the batch of 32 (2 CPUs): two workers of 16 gave 0.71-0.84 over three seeds,
