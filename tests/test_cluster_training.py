@@ -164,6 +164,23 @@ def test_pirl_trains_on_a_dataset_mixing_photos_and_videos(two_node_cluster, mix
     assert sum(bank["row_stop"] - bank["row_start"] for bank in banks) == 24
 
 
+NARROW_AV = dict(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow")
+
+
+def _av_pairs_spec(method, method_config, data_dir, storage, negative_fraction: float, optim: OptimConfig,
+                   max_failures: int, **train) -> RunSpec:
+    """A 2-worker run of `method` on tiny av_pairs batches (2 frames of 32 px, 0.5 s of 32 mels)."""
+    return RunSpec(
+        method=method, method_config=method_config, pipeline="av_pairs", data_dir=str(data_dir),
+        pipeline_options={"frames": 2, "frame_stride": 2, "crop_px": 32, "audio_s": 0.5, "n_mels": 32,
+                          "negative_fraction": negative_fraction},
+        train=TrainConfig(**{"epochs": 50, "batch_size": 2, "log_every_steps": 1, "loader_threads": 1, **train}),
+        optim=optim,
+        cluster=ClusterConfig(num_workers=2, cpus_per_worker=1, storage_path=str(storage),
+                              name=f"test-{uuid.uuid4().hex[:8]}", max_failures=max_failures),
+    )
+
+
 @pytest.fixture(scope="module")
 def sounding_videos(tmp_path_factory):
     from fixtures_video import prepared_video, write_video_dataset
@@ -177,19 +194,10 @@ def test_video_recipe_worker_killed_resumes_with_same_step_and_banks(two_node_cl
     ranks restart from the step-2 checkpoint with its weights and both banks, and finish at step 6."""
     from mmssl.objectives.cross_modal import CrossModalConfig
 
-    spec = RunSpec(
-        method="cross_modal",
-        method_config=CrossModalConfig(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow", num_negatives=4,
-                                       loss_form="softmax"),
-        pipeline="av_pairs", data_dir=str(sounding_videos),
-        pipeline_options={"frames": 2, "frame_stride": 2, "crop_px": 32, "audio_s": 0.5, "n_mels": 32,
-                          "negative_fraction": 0.0},
-        train=TrainConfig(epochs=50, max_steps=6, batch_size=2, log_every_steps=1, checkpoint_every_steps=2,
-                          loader_threads=1, fail_at_step=4, fail_rank=1),
-        optim=OptimConfig(base_lr=0.02, base_batch_size=4, warmup_steps=0),
-        cluster=ClusterConfig(num_workers=2, cpus_per_worker=1, storage_path=str(tmp_path),
-                              name=f"test-{uuid.uuid4().hex[:8]}", max_failures=1),
-    )
+    spec = _av_pairs_spec(
+        "cross_modal", CrossModalConfig(num_negatives=4, loss_form="softmax", **NARROW_AV), sounding_videos, tmp_path,
+        negative_fraction=0.0, optim=OptimConfig(base_lr=0.02, base_batch_size=4, warmup_steps=0), max_failures=1,
+        max_steps=6, checkpoint_every_steps=2, fail_at_step=4, fail_rank=1)
     summary = run_training(spec)
     run = tmp_path / spec.cluster.name
     assert (run / "fault-injected").exists() and summary.metrics["step"] == 6
@@ -215,21 +223,13 @@ def test_precise_bn_refreshes_the_last_checkpoints_statistics_on_two_ranks(two_n
     average; the checkpoint of step 1, before the refresh, counts 1 batch."""
     from mmssl.objectives.av_correspondence import AVCorrespondenceConfig
 
-    spec = RunSpec(
-        method="av_correspondence",
-        method_config=AVCorrespondenceConfig(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow", form="nce"),
-        pipeline="av_pairs", data_dir=str(sounding_videos),
-        pipeline_options={"frames": 2, "frame_stride": 2, "crop_px": 32, "audio_s": 0.5, "n_mels": 32,
-                          "negative_fraction": 0.5},
-        train=TrainConfig(epochs=50, max_steps=2, batch_size=2, log_every_steps=1, checkpoint_every_steps=1,
-                          loader_threads=1, precise_bn_batches=3),
-        optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=4, warmup_steps=0),
-        cluster=ClusterConfig(num_workers=2, cpus_per_worker=1, storage_path=str(tmp_path),
-                              name=f"test-{uuid.uuid4().hex[:8]}", max_failures=0),
-    )
+    spec = _av_pairs_spec(
+        "av_correspondence", AVCorrespondenceConfig(form="nce", **NARROW_AV), sounding_videos, tmp_path,
+        negative_fraction=0.5, optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=4, warmup_steps=0),
+        max_failures=0, max_steps=2, checkpoint_every_steps=1, precise_bn_batches=3)
     summary = run_training(spec)
-    checkpoints = {read_checkpoint(p).step: read_checkpoint(p) for p in (tmp_path / spec.cluster.name).glob("checkpoint_*")
-                   if p.is_dir()}
+    loaded = [read_checkpoint(p) for p in (tmp_path / spec.cluster.name).glob("checkpoint_*") if p.is_dir()]
+    checkpoints = {checkpoint.step: checkpoint for checkpoint in loaded}
     tracked = {step: {name: int(value) for name, value in checkpoint.trainer_state["model"].items()
                       if name.endswith("num_batches_tracked")} for step, checkpoint in checkpoints.items()}
     assert summary.metrics["step"] == 2 and tracked[2] and set(tracked[2].values()) == {3}

@@ -38,8 +38,7 @@ def refresh_bn_statistics(model: nn.Module, batches: Iterator[dict], num_batches
             layer.momentum = momentum
         model.train(was_training)
     _, world_size = world_rank_and_size()
-    if world_size > 1:  # every rank saw its own shard: keep one set of statistics, the ranks' mean
-        for layer in layers:
-            for stats in (layer.running_mean, layer.running_var):
-                stats.copy_(all_reduce_sum_(stats.clone()) / world_size)
+    for layer in layers:  # every rank saw its own shard: keep one set of statistics, the ranks' mean
+        all_reduce_sum_(layer.running_mean).div_(world_size)
+        all_reduce_sum_(layer.running_var).div_(world_size)
     return len(layers)
