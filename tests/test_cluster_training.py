@@ -129,6 +129,7 @@ def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
 
     second = _spec(image_dataset, tmp_path, max_steps=8)
     second.cluster.name, second.cluster.num_workers = first.cluster.name, 1  # same run, one worker
+    second.optim.lr_drop_at = 0.75  # and a tenth of the lr for its last quarter (steps 6 and 7)
     summary = run_training(second)
     assert summary.metrics["step"] == 8
     (resumed,) = _jsonl(run / "resume-rank-0000.jsonl")
@@ -143,10 +144,12 @@ def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
     rows = merged.checkpoint_state()["memory"]["bank"]["rows"]
     halves = [s["memory"]["bank"]["rows"][:] for s in saved.method_states]
     assert torch.equal(rows, torch.cat(halves))
-    # the lr follows the global batch of each part: 2 x 8 before the resume, 1 x 8 after (base 0.02 at 16)
+    # the lr follows the global batch of each part: 2 x 8 before the resume, 1 x 8 after (base 0.02 at 16),
+    # times the drop from step 6 on
     lrs = {h["step"]: h["lr"] for h in _jsonl(run / "metrics.jsonl")}
     assert lrs[3] == pytest.approx(0.02 * cosine_lr_factor(3, 4))
-    assert [lrs[s] for s in (5, 6, 7)] == pytest.approx([0.01 * cosine_lr_factor(s, 8) for s in (5, 6, 7)])
+    expected = [0.01 * cosine_lr_factor(s, 8) * drop for s, drop in ((5, 1), (6, 0.1), (7, 0.1))]
+    assert [lrs[s] for s in (5, 6, 7)] == pytest.approx(expected)
 
 
 def test_pirl_trains_on_a_dataset_mixing_photos_and_videos(two_node_cluster, mixed_dataset, tmp_path):

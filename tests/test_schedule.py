@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mmssl.train.config import OptimConfig
-from mmssl.train.schedule import build_optimizer, build_scheduler, cosine_lr_factor, scaled_lr
+from mmssl.train.schedule import build_optimizer, build_scheduler, cosine_lr_factor, lr_drop_factor, scaled_lr
 
 
 def test_factor_boundaries():
@@ -72,3 +72,23 @@ def test_adam_is_built_at_the_scaled_lr():
     assert isinstance(build_optimizer(model.parameters(), OptimConfig(), 64), torch.optim.SGD)
     with pytest.raises(ValueError, match="optimizer"):
         OptimConfig(optimizer="lamb")
+
+
+def test_lr_drop_multiplies_the_schedule_from_its_step_on_and_survives_a_restart():
+    """A constant lr (final fraction 1) dropped to a tenth for the last quarter of 8 steps: steps 0-5 at
+    0.2, 6-7 at 0.02, also when the scheduler is rebuilt at step 5 as a resume does."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.2)
+    scheduler = build_scheduler(optimizer, 0.2, total_steps=8, warmup_steps=0, final_fraction=1.0,
+                                drop_at=0.75, drop_factor=0.1)
+    assert [optimizer.param_groups[0]["lr"]] + _steps(optimizer, scheduler, 7) == pytest.approx([0.2] * 6 + [0.02] * 2)
+    restarted = torch.optim.SGD([param], lr=0.2)
+    later = build_scheduler(restarted, 0.2, 8, 0, 1.0, start_step=5, drop_at=0.75, drop_factor=0.1)
+    assert [later.get_last_lr()[0]] + _steps(restarted, later, 2) == pytest.approx([0.2, 0.02, 0.02])
+    # on a cosine: the drop multiplies the cosine's value; drop_at 1.0 never drops
+    assert lr_drop_factor(74, 100, 0.75, 0.1) == 1.0 and lr_drop_factor(75, 100, 0.75, 0.1) == 0.1
+    assert lr_drop_factor(99, 100, 1.0, 0.1) == 1.0
+    with pytest.raises(ValueError, match="lr_drop_at"):
+        OptimConfig(lr_drop_at=0.0)
+    with pytest.raises(ValueError, match="lr_drop_factor"):
+        OptimConfig(lr_drop_factor=1.5)

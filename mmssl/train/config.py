@@ -11,7 +11,8 @@ OPTIMIZERS = ("sgd", "adam")
 @dataclass
 class OptimConfig:
     """SGD with momentum and a cosine schedule, the PIRL paper's recipe (lr 0.12 at batch 1024); or
-    Adam (`optimizer="adam"`, as L3-Net trains), with the same lr scaling and schedule."""
+    Adam (`optimizer="adam"`, as L3-Net trains), with the same lr scaling and schedule. Optionally a
+    step drop on top (`lr_drop_at`, `lr_drop_factor`) for the last part of the run."""
 
     optimizer: str = "sgd"  # one of OPTIMIZERS; momentum applies to sgd only (adam: betas 0.9, 0.999)
     base_lr: float = 0.12
@@ -20,6 +21,8 @@ class OptimConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 0
     final_lr_fraction: float = 0.0  # cosine decays to base lr * this
+    lr_drop_at: float = 1.0  # from this fraction of the run's steps on, lr * lr_drop_factor (1.0: never)
+    lr_drop_factor: float = 0.1
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -30,6 +33,9 @@ class OptimConfig:
             raise ValueError(f"optim.momentum={self.momentum}: must be in [0, 1)")
         if self.warmup_steps < 0 or not 0 <= self.final_lr_fraction <= 1:
             raise ValueError("optim: warmup_steps must be >= 0 and final_lr_fraction in [0, 1]")
+        if not 0 < self.lr_drop_at <= 1 or not 0 < self.lr_drop_factor <= 1:
+            raise ValueError(f"optim: lr_drop_at ({self.lr_drop_at}) and lr_drop_factor ({self.lr_drop_factor}) "
+                             "must be in (0, 1]")
 
 
 @dataclass

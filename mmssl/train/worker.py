@@ -58,7 +58,8 @@ def train_worker(config: dict) -> None:
         total_steps = min(total_steps, spec.train.max_steps)
     # the lr of this run's global batch, also after a resume on another number of workers
     scheduler = build_scheduler(optimizer, scaled_lr(spec.optim, spec.train.batch_size * world_size), total_steps,
-                                spec.optim.warmup_steps, spec.optim.final_lr_fraction, start_step=step)
+                                spec.optim.warmup_steps, spec.optim.final_lr_fraction, start_step=step,
+                                drop_at=spec.optim.lr_drop_at, drop_factor=spec.optim.lr_drop_factor)
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and spec.train.bf16 else nullcontext()
     meter = StepMeter(world_size, spec.train.batch_size)
