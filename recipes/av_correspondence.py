@@ -58,10 +58,10 @@ def embedded_config() -> RecipeConfig:
       lag them. Recomputing the BN statistics at the end (`train.precise_bn_batches=20`) gave seeds
       1 and 5 0.85 and 0.87, AVX2 seeds 0 and 3 0.90 and 0.67;
     - the last quarter at a tenth of the lr (`optim.lr_drop_at=0.75`, instead of recomputing BN):
-      seeds 0-5 0.89, 0.91, 0.90, 0.86, 0.88, 0.88 (positives 1.00 in each), AVX2 seeds 0 and 3 0.89
-      and 0.70 (the latter's shifted windows at 0.25); recomputing BN after the drop changed six of
-      these runs by 0.00 to -0.02, so it is off. 300 steps with the drop after 225 (a quarter less
-      time): seeds 0 and 3 0.88 and 0.77, the latter's shifted windows at 0.35;
+      seeds 0-5 0.89, 0.91, 0.90, 0.86, 0.88, 0.88 (positives 1.00 in each), AVX2 seeds 0-3 0.89,
+      0.89, 0.90 and 0.70 (the last's shifted windows at 0.25); recomputing BN after the drop
+      changed six of these runs by 0.00 to -0.02, so it is off. 300 steps with the drop after 225 (a
+      quarter less time): seeds 0 and 3 0.88 and 0.77, the latter's shifted windows at 0.35;
     - crops of 64 px: at 48 px (about 30% less time) seed 0 ended at 0.62 with the shifted windows
       at 0.08, at 32 px (without the lr drop) at 0.60 with them at 0.15;
     - audio windows as long as the clip (4 frames 3 apart at 24 fps: 0.5 s): with 1 s windows the
