@@ -46,8 +46,9 @@ def embedded_config() -> RecipeConfig:
     """About 5 minutes on a 2-core laptop (4 min 44 s end to end, 267 s of run, on a 2-core Xeon with
     AVX-512; 0.895 held out, hard negatives 0.73): narrow R3D-18 and VGG audio nets, short
     low-resolution clips, the nce form with Adam, hard negatives brought in by the curriculum after 100
-    easy-only steps, 400 steps at a constant lr and the last 100 at a tenth of it. Measured on the generated videos, held
-    out, each choice against the alternative (300 steps unless said; AVX2: oneDNN held to AVX2):
+    easy-only steps, 400 steps at a constant lr and the last 100 at a tenth of it. Measured on the
+    generated videos, held out, each choice against the alternative (300 steps unless said; AVX2:
+    oneDNN held to AVX2):
     - the binary and contrastive forms stay near chance (0.47-0.61, SGD or Adam);
     - the nce form's pair logit (see the objective's module): with s * cos + b alone, seeds 0, 1, 3,
       4, 5 gave 0.86, 0.84, 0.68, 0.78, 0.86 and AVX2 seed 0 0.63, the failing runs telling a shifted

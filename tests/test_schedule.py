@@ -85,7 +85,7 @@ def test_lr_drop_multiplies_the_schedule_from_its_step_on_and_survives_a_restart
     restarted = torch.optim.SGD([param], lr=0.2)
     later = build_scheduler(restarted, 0.2, 8, 0, 1.0, start_step=5, drop_at=0.75, drop_factor=0.1)
     assert [later.get_last_lr()[0]] + _steps(restarted, later, 2) == pytest.approx([0.2, 0.02, 0.02])
-    # on a cosine: the drop multiplies the cosine's value; drop_at 1.0 never drops
+    # the factor alone: step 75 of 100 is the first dropped at drop_at 0.75; drop_at 1.0 never drops
     assert lr_drop_factor(74, 100, 0.75, 0.1) == 1.0 and lr_drop_factor(75, 100, 0.75, 0.1) == 0.1
     assert lr_drop_factor(99, 100, 1.0, 0.1) == 1.0
     with pytest.raises(ValueError, match="lr_drop_at"):

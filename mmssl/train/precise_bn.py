@@ -4,7 +4,9 @@ over a number of training batches at the end of training, with the final weights
 Why: the running statistics are an exponential average over the last ~10 steps' networks, which
 lag the weights when the lr stays high to the end; a classifier threshold learned on batch
 statistics then sits in the wrong place at evaluation (measured on av_correspondence: held-out
-positives 0.72 -> 0.86 after the refresh, negatives almost unchanged)."""
+positives 0.72 -> 0.86 after the refresh, negatives almost unchanged). Not torch's
+`swa_utils.update_bn`, which does the reset and average for networks of one input: ours runs the
+method's own forward (two-input networks) and averages the statistics over ranks."""
 
 from __future__ import annotations
 
