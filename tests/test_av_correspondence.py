@@ -9,12 +9,14 @@ from mmssl.objectives.av_correspondence import (
     AVCorrespondence,
     AVCorrespondenceConfig,
     CorrespondenceHead,
+    PairEmbeddingHead,
     balanced_pair_loss,
     contrastive_pair_loss,
     correspondence_nce_loss,
 )
 
 NARROW = dict(video_backbone="r3d_18_narrow", audio_backbone="vgg_narrow")
+NARROW_TIMED = dict(video_backbone="r3d_18_narrow_time", audio_backbone="vgg_narrow_time", pair_fusion="temporal")
 
 
 def av_batch(match):
@@ -42,9 +44,10 @@ def test_contrastive_loss_is_avts_formula():
     assert contrastive_pair_loss(distance, match, margin).item() == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("form", ["binary", "contrastive", "nce"])
-def test_step_reaches_both_networks_first_layers(form, one_thread):
-    method = AVCorrespondence(AVCorrespondenceConfig(form=form, **NARROW))
+@pytest.mark.parametrize("form,backbones", [("binary", NARROW), ("contrastive", NARROW), ("nce", NARROW),
+                                            ("nce", NARROW_TIMED)])
+def test_step_reaches_both_networks_first_layers(form, backbones, one_thread):
+    method = AVCorrespondence(AVCorrespondenceConfig(form=form, **backbones))
     loss, metrics = method.training_step(method.model, av_batch([1, 0, 0, 1]))
     loss.backward()
     assert loss.item() > 0 and metrics["accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -60,6 +63,14 @@ def test_contrastive_prediction_is_distance_under_half_margin():
 def test_bad_form_is_refused():
     with pytest.raises(ValueError, match="form"):
         AVCorrespondenceConfig(form="triplet")
+    with pytest.raises(ValueError, match="pair_fusion"):
+        AVCorrespondenceConfig(form="nce", pair_fusion="early")
+    with pytest.raises(ValueError, match="projection 'deep' not in"):
+        AVCorrespondenceConfig(form="nce", projection="deep")
+    with pytest.raises(ValueError, match="needs form='nce' and a VGG audio backbone"):
+        AVCorrespondenceConfig(form="binary", **NARROW_TIMED)
+    with pytest.raises(ValueError, match="needs form='nce' and a VGG audio backbone"):
+        AVCorrespondenceConfig(form="nce", **dict(NARROW_TIMED, audio_backbone="resnet18"))
 
 
 def nce_reference(video, audio, match, index, audio_index, temperature):
@@ -127,3 +138,38 @@ def test_pair_loss_weighs_positives_and_negatives_equally():
     # three times as many copies of the positives: the same loss (the mix does not move the decision)
     more = torch.cat([logit, logit[match == 1], logit[match == 1]]), torch.cat([match, match[match == 1], match[match == 1]])
     assert balanced_pair_loss(*more).item() == pytest.approx(expected, rel=1e-12)
+
+
+def flash_and_click_features(count, generator):
+    """Per-step features of clips that flash at one of 4 steps, and of sound that clicks in one of 12
+    bins: aligned when the click falls in the flash's bins (3 per step), shifted otherwise. Pooled
+    (video: mean over time, audio: max) every clip and every window looks the same."""
+    flash = torch.randint(0, 4, (count,), generator=generator)
+    aligned = torch.rand(count, generator=generator) < 0.5
+    other = (flash + torch.randint(1, 4, (count,), generator=generator)) % 4
+    click_step = torch.where(aligned, flash, other)
+    video, audio = torch.zeros(count, 8, 4), torch.zeros(count, 8, 12)
+    video[torch.arange(count), 0, flash] = 1.0
+    audio[torch.arange(count), 0, 3 * click_step + torch.randint(0, 3, (count,), generator=generator)] = 1.0
+    return video, audio, aligned.float()
+
+
+def test_temporal_fusion_tells_an_aligned_pair_from_a_shifted_one_that_pooling_cannot():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    head = PairEmbeddingHead(8, 8, embed_dim=4, fusion="temporal")
+    optimizer = torch.optim.Adam(head.pair.parameters(), lr=1e-2)
+    for _ in range(150):
+        video, audio, aligned = flash_and_click_features(64, generator)
+        loss = balanced_pair_loss(head(video, audio)[2], aligned)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    video, audio, aligned = flash_and_click_features(400, generator)  # held out
+    with torch.no_grad():
+        accuracy = ((head(video, audio)[2] > 0).float() == aligned).float().mean().item()
+    print(f"temporal fusion, held-out alignment accuracy {accuracy:.3f} (chance 0.5)")
+    assert accuracy > 0.95
+    # what a pooled fusion would see: one feature for every clip and one for every window
+    assert torch.equal(video.mean(2), video.mean(2)[:1].expand_as(video.mean(2)))
+    assert torch.equal(audio.amax(2), audio.amax(2)[:1].expand_as(audio.amax(2)))

@@ -23,3 +23,23 @@ def test_projection_kinds():
     assert [layer.out_features for layer in mlp if isinstance(layer, torch.nn.Linear)] == [8, 4]
     with pytest.raises(ValueError, match="head kind"):
         projection_head(8, 4, "transformer")
+
+
+def test_batch_normed_mlp_separates_features_that_share_one_large_component():
+    torch.manual_seed(0)
+    shared = 5.0 * torch.rand(1, 64)  # what pooled ReLU features of every sample have in common
+    features = shared + 0.2 * torch.randn(32, 64)
+
+    def mean_cosine(head):
+        embedding = torch.nn.functional.normalize(head(features), dim=1)
+        return ((embedding @ embedding.T).sum() - 32) / (32 * 31)
+
+    torch.manual_seed(1)
+    plain = projection_head(64, 16, "mlp")
+    torch.manual_seed(1)
+    normed = projection_head(64, 16, "mlp_bn")
+    assert [type(layer).__name__ for layer in normed] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    with torch.no_grad():
+        plain_cosine, normed_cosine = mean_cosine(plain).item(), mean_cosine(normed).item()
+    print(f"mean cosine between samples: mlp {plain_cosine:.3f}, mlp_bn {normed_cosine:.3f}")
+    assert plain_cosine > 0.95 and normed_cosine < 0.6

@@ -5,15 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HEAD_KINDS = ("linear", "mlp")
+HEAD_KINDS = ("linear", "mlp", "mlp_bn")
 
 
 def projection_head(in_dim: int, out_dim: int, kind: str = "linear") -> nn.Module:
-    """`linear`: in -> out. `mlp`: in -> in -> out with a ReLU between (SimCLR / MoCo v2 style)."""
+    """`linear`: in -> out. `mlp`: in -> in -> out with a ReLU between (SimCLR / MoCo v2 style).
+    `mlp_bn`: the same with batch norm before the ReLU (SimCLR's own head): features that all share
+    one large component (pooled ReLU outputs) are centred over the batch before they are compared."""
     if kind == "linear":
         return nn.Linear(in_dim, out_dim)
     if kind == "mlp":
         return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
+    if kind == "mlp_bn":
+        return nn.Sequential(nn.Linear(in_dim, in_dim, bias=False), nn.BatchNorm1d(in_dim), nn.ReLU(inplace=True),
+                             nn.Linear(in_dim, out_dim))
     raise ValueError(f"unknown head kind {kind!r}; choose one of {HEAD_KINDS}")
 
 

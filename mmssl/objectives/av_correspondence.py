@@ -21,6 +21,14 @@ video shifted in time, the AVTS curriculum in the pipeline's options):
   undetached embeddings alone, 2 of 6 seeds and instruction sets ended at 0.63-0.68, telling a
   shifted window of the same video from the aligned one no better than chance; with the fusion MLP
   alone, 0.70-0.84.
+
+`pair_fusion="temporal"` (nce form) runs the fusion over time instead: the trunks' per-step features
+(`timed`; the `_time` backbones keep one step per frame), the audio's averaged to the clip's steps,
+are concatenated step by step and go through a 1D convolution (kernel 3, so a click may fall a step
+before or after its flash), ReLU and a 1x1 convolution, averaged over time. A shifted window then
+disagrees with the clip at the steps where a bounce is seen or heard, which a pooled feature has to
+encode as "when" before the MLP can compare. This is the alignment test of Owens & Efros (2018),
+who fuse the two streams along time; here only the pair logit is fused, the embeddings stay separate.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from torch import nn
 from mmssl.memory.collectives import all_gather_cat, all_gather_with_grad, all_reduce_sum_, world_rank_and_size
 from mmssl.models.audio_backbone import AUDIO_BACKBONES, build_audio_backbone
 from mmssl.models.embedding import pooled_features, unwrap
-from mmssl.models.heads import projection_head
+from mmssl.models.heads import HEAD_KINDS, projection_head
 from mmssl.models.video_backbone import VIDEO_BACKBONES, VideoBackbone
 from mmssl.objectives.batch import require_keys
 from mmssl.objectives.classification import pretext_classification_loss
@@ -42,6 +50,7 @@ from mmssl.objectives.instance_contrast import instance_contrast_loss
 from mmssl.objectives.method_parts import NetworkStateOnly, seeded_network
 
 FORMS = ("binary", "contrastive", "nce")
+PAIR_FUSIONS = ("pooled", "temporal")
 
 
 class CorrespondenceHead(nn.Module):
@@ -61,10 +70,10 @@ class CorrespondenceHead(nn.Module):
 class ContrastiveHead(nn.Module):
     """AVTS: each modality projected to an L2-normalised embedding; output: the pair's distance [B]."""
 
-    def __init__(self, video_dim: int, audio_dim: int, embed_dim: int = 128):
+    def __init__(self, video_dim: int, audio_dim: int, embed_dim: int = 128, projection: str = "mlp"):
         super().__init__()
-        self.video = projection_head(video_dim, embed_dim, "mlp")
-        self.audio = projection_head(audio_dim, embed_dim, "mlp")
+        self.video = projection_head(video_dim, embed_dim, projection)
+        self.audio = projection_head(audio_dim, embed_dim, projection)
 
     def forward(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
         video = F.normalize(self.video(video_features).float(), dim=1)
@@ -74,27 +83,42 @@ class ContrastiveHead(nn.Module):
 
 class PairEmbeddingHead(nn.Module):
     """The `nce` form: unit embeddings of each modality for the InfoNCE, and the pair's logit
-    scale * cos + bias (embeddings detached) + L3's fusion MLP on the trunk features.
+    scale * cos + bias (embeddings detached) + a fusion of the trunk features: L3's MLP on the
+    pooled ones, or with `temporal` a convolution over time on the per-step ones.
 
-    Output: (video [B, D], audio [B, D], logit [B]); scale and bias start where a random pair's
-    logit is clearly negative (cos near 0 gives -5), so the first steps do not say "corresponds"."""
+    Input: pooled features [B, C] (`pooled`) or per-step ones [B, C, T] (`temporal`; the audio's T
+    is pooled to the video's). Output: (video [B, D], audio [B, D], logit [B]); scale and bias start
+    where a random pair's logit is clearly negative (cos near 0 gives -5), so the first steps do not
+    say "corresponds"."""
 
     def __init__(self, video_dim: int, audio_dim: int, embed_dim: int = 128, scale: float = 10.0,
-                 bias: float = -5.0):
+                 bias: float = -5.0, fusion: str = "pooled", projection: str = "mlp"):
         super().__init__()
-        self.video = projection_head(video_dim, embed_dim, "mlp")
-        self.audio = projection_head(audio_dim, embed_dim, "mlp")
+        self.video = projection_head(video_dim, embed_dim, projection)
+        self.audio = projection_head(audio_dim, embed_dim, projection)
         self.scale = nn.Parameter(torch.tensor(scale))
         self.bias = nn.Parameter(torch.tensor(bias))
-        self.pair = CorrespondenceHead(video_dim, audio_dim, outputs=1)
+        self.fusion = fusion
+        if fusion == "temporal":
+            self.pair = nn.Sequential(nn.Conv1d(video_dim + audio_dim, 128, 3, padding=1), nn.ReLU(inplace=True),
+                                      nn.Conv1d(128, 1, 1))
+        else:
+            self.pair = CorrespondenceHead(video_dim, audio_dim, outputs=1)
 
     def forward(self, video_features: torch.Tensor,
                 audio_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.fusion == "temporal":
+            steps = video_features.shape[2]
+            fused = self.pair(torch.cat([video_features, F.adaptive_avg_pool1d(audio_features, steps)], 1))
+            pair_logit = fused.mean(dim=(1, 2))
+            # the pooling each trunk's forward applies: a mean over time for video, a max for audio
+            video_features, audio_features = video_features.mean(2), audio_features.amax(2)
+        else:
+            pair_logit = self.pair(video_features, audio_features).squeeze(1)
         video = F.normalize(self.video(video_features).float(), dim=1)
         audio = F.normalize(self.audio(audio_features).float(), dim=1)
         cosine = (video.detach() * audio.detach()).sum(1)
-        logit = self.scale * cosine + self.bias + self.pair(video_features, audio_features).squeeze(1).float()
-        return video, audio, logit
+        return video, audio, self.scale * cosine + self.bias + pair_logit.float()
 
 
 def correspondence_nce_loss(video: torch.Tensor, audio: torch.Tensor, match: torch.Tensor, index: torch.Tensor,
@@ -143,6 +167,8 @@ class AVCorrespondenceConfig:
     margin: float = 0.99  # contrastive form: AVTS's margin on the distance of unit embeddings
     embed_dim: int = 128  # contrastive and nce forms
     temperature: float = 0.1  # nce form
+    pair_fusion: str = "pooled"  # nce form: "pooled" (L3's MLP) or "temporal" (over time; VGG audio)
+    projection: str = "mlp"  # contrastive and nce forms: each modality's projection head (HEAD_KINDS)
 
     def __post_init__(self):
         if self.video_backbone not in VIDEO_BACKBONES or self.audio_backbone not in AUDIO_BACKBONES:
@@ -154,6 +180,13 @@ class AVCorrespondenceConfig:
             raise ValueError(f"form {self.form!r} not in {FORMS}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+        if self.projection not in HEAD_KINDS:
+            raise ValueError(f"projection {self.projection!r} not in {HEAD_KINDS}")
+        if self.pair_fusion not in PAIR_FUSIONS:
+            raise ValueError(f"pair_fusion {self.pair_fusion!r} not in {PAIR_FUSIONS}")
+        if self.pair_fusion == "temporal" and (self.form != "nce" or not self.audio_backbone.startswith("vgg")):
+            raise ValueError(f"pair_fusion='temporal' needs form='nce' and a VGG audio backbone (per-step "
+                             f"features), got form={self.form!r}, audio_backbone={self.audio_backbone!r}")
         if not 0 < self.margin <= 2 or self.embed_dim < 1:
             raise ValueError(f"need 0 < margin <= 2 (unit embeddings) and embed_dim >= 1, got {self.margin}, {self.embed_dim}")
 
@@ -169,11 +202,16 @@ class AVCorrespondenceNetwork(nn.Module):
         if config.form == "binary":
             self.head = CorrespondenceHead(self.video.feature_dim, self.audio.feature_dim)
         elif config.form == "contrastive":
-            self.head = ContrastiveHead(self.video.feature_dim, self.audio.feature_dim, config.embed_dim)
+            self.head = ContrastiveHead(self.video.feature_dim, self.audio.feature_dim, config.embed_dim,
+                                        config.projection)
         else:
-            self.head = PairEmbeddingHead(self.video.feature_dim, self.audio.feature_dim, config.embed_dim)
+            self.head = PairEmbeddingHead(self.video.feature_dim, self.audio.feature_dim, config.embed_dim,
+                                          fusion=config.pair_fusion, projection=config.projection)
+        self.timed = config.pair_fusion == "temporal"
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor):
+        if self.timed:
+            return self.head(self.video.timed(video), self.audio.timed(audio))
         return self.head(self.video(video), self.audio(audio))
 
 
