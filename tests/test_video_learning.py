@@ -2,7 +2,7 @@
 held-out videos (never trained on) above the same network at random initialisation.
 
 Opt-in (MMSSL_LEARNING_TESTS=1): each run trains its whole embedded default, about 1-1.5 minutes on
-an AVX-512 2-core machine (av_correspondence about 4.5) and 3 to 5 times that on an AVX2-only one, so
+an AVX-512 2-core machine (av_correspondence about 2) and 3 to 5 times that on an AVX2-only one, so
 together they exceed CI's budget.
 The figures are printed, so a run's log shows the margin and not only the verdict.
 """
