@@ -23,12 +23,14 @@ video shifted in time, the AVTS curriculum in the pipeline's options):
   alone, 0.70-0.84.
 
 `pair_fusion="temporal"` (nce form) runs the fusion over time instead: the trunks' per-step features
-(`timed`; the `_time` backbones keep one step per frame), the audio's averaged to the clip's steps,
-are concatenated step by step and go through a 1D convolution (kernel 3, so a click may fall a step
-before or after its flash), ReLU and a 1x1 convolution, averaged over time. A shifted window then
-disagrees with the clip at the steps where a bounce is seen or heard, which a pooled feature has to
-encode as "when" before the MLP can compare. This is the alignment test of Owens & Efros (2018),
-who fuse the two streams along time; here only the pair logit is fused, the embeddings stay separate.
+(`timed`; the `_time` backbones keep a step per frame and per 40 ms of sound), the audio's averaged
+to the clip's steps, are concatenated step by step and go through a 1D convolution (kernel 3, so a
+click may fall a step before or after its flash), ReLU and a 1x1 convolution, averaged over time. A
+shifted window then disagrees with the clip at the steps where a bounce is seen or heard, which a
+pooled feature has to encode as "when" before the MLP can compare. This is the alignment test of
+Owens & Efros (2018), who fuse the two streams along time; here only the pair logit is fused, the
+embeddings stay separate. Batch norm in the projection heads (`projection="mlp_bn"`) keeps the
+embeddings of a batch apart from the first steps (see the recipe's embedded default).
 """
 
 from __future__ import annotations
