@@ -209,10 +209,10 @@ class AVCorrespondenceNetwork(nn.Module):
         else:
             self.head = PairEmbeddingHead(self.video.feature_dim, self.audio.feature_dim, config.embed_dim,
                                           fusion=config.pair_fusion, projection=config.projection)
-        self.timed = config.pair_fusion == "temporal"
+        self.fuse_over_time = config.pair_fusion == "temporal"  # the trunks then give per-step features
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor):
-        if self.timed:
+        if self.fuse_over_time:
             return self.head(self.video.timed(video), self.audio.timed(audio))
         return self.head(self.video(video), self.audio(audio))
 
