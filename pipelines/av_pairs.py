@@ -121,8 +121,8 @@ def other_video_audio(request: FeedRequest, audio_s: float):
         other = int(request.rng.integers(rows - 1))
         other += other >= request.row
         index = source.index_of_row(other)
-        members, reason = source.read_checked(index, ("flac",))
-        if reason is None:
+        members = request.borrow(index, ("flac",))
+        if members is not None:
             try:
                 duration_s = read_audio_info(members[0]).duration_s
             except SampleRejected:  # an unreadable header: try another video

@@ -13,7 +13,7 @@ every restart plans the same request for the same slot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -46,6 +46,16 @@ class FeedRequest:
     epoch: int
     rng: np.random.Generator  # seeded by (seed, rank, epoch, batch, slot, attempt)
     source: "SampleSource"  # to read other samples' members (negatives from another video)
+    borrowed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, ext, bytes) read via borrow()
+
+    def borrow(self, index: int, exts: tuple[str, ...]) -> tuple[bytes, ...] | None:
+        """Members `exts` of another sample (e.g. another video's sound as a negative), or None when that
+        sample is known bad or fails its check. Recorded, so a batch DALI fails on is searched for them too."""
+        members, reason = self.source.read_checked(index, exts)
+        if reason is not None:
+            return None
+        self.borrowed.extend((index, ext, payload) for ext, payload in zip(exts, members))
+        return members
 
 
 class Feed(Protocol):

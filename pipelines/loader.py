@@ -67,12 +67,13 @@ from mmssl.pipelines.video_frames import ClipOptions
 from mmssl.pipelines.views import ViewsConfig, views_graph
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "mmssl.loader.v2"
+CHECKPOINT_FORMAT = "mmssl.loader.v3"
 MAX_REBUILDS_PER_BATCH = 8  # a batch that keeps failing after this many found-and-skipped samples is a bug
 LOADER_OUTPUTS = ("index", "row")  # added to every family's outputs
 INTEGER_OUTPUTS = ("perm", "label", "rotation", "match", "audio_index", "pattern", "frame_size", *LOADER_OUTPUTS)
 IMAGE_MEMBERS = ("jpg",)
 MODALITY_OF_MEMBER = {"jpg": "image", "mp4": "video", "flac": "audio"}
+SAMPLE_KINDS = ("image", "video", "audio")  # photos, videos (with or without sound), sound files
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def eligible_rows(table: MemberTable, pipeline: str, data_dir) -> int:
 
 
 class Loader:
-    """One rank's epochs of batches; owns the DALI pipeline, the plan position and the skip list."""
+    """One rank's epochs of batches; owns the DALI pipeline, the plan position and the bad-sample set."""
 
     def __init__(self, pipeline: str, cfg, table: MemberTable, plan: SamplePlan, *, device: str,
                  device_id: int | None, num_threads: int, checkpoint: str | None, source_workers: int):
@@ -190,8 +191,8 @@ class Loader:
         self._source_workers = source_workers
         self._permutations = cfg.permutation_set() if self.family.uses_permutations else None
         self.epoch, self._batch_in_epoch = 0, 0
-        self.skipped: dict[int, SkippedSample] = {}  # every sample passed over so far, once each
-        self._known_bad: dict[int, str] = {}  # samples that passed the source's check but failed in DALI
+        self.bad: dict[int, SkippedSample] = {}  # every sample found bad so far (here or on other ranks), once each
+        self._source_bad: frozenset[int] = frozenset()  # the bad samples the running pipeline's source skips
         self._dali_state: bytes | None = None
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -208,22 +209,43 @@ class Loader:
         return "+".join(MODALITY_OF_MEMBER[ext] for ext in sorted(self.family.members, key=("jpg", "mp4", "flac").index))
 
     def dataset_modalities(self) -> dict[str, int]:
-        """Samples of the whole dataset by modality (photos, videos), used by this family or not."""
-        return {"image": self.table.eligible_count(("jpg",)), "video": self.table.eligible_count(("mp4",))}
+        """Samples of the whole dataset by kind (photos, videos, sound files), used by this family or not."""
+        return {kind: self._count_of_kind(kind, ()) for kind in SAMPLE_KINDS}
+
+    def unused_modalities(self) -> dict[str, int]:
+        """Samples of each kind this family leaves out (e.g. videos for a photo family, silent videos for audio)."""
+        return {kind: self._count_of_kind(kind, ()) - self._count_of_kind(kind, self.family.members)
+                for kind in SAMPLE_KINDS}
+
+    def _count_of_kind(self, kind: str, members: tuple[str, ...]) -> int:
+        """Samples of `kind` that also have `members`: a photo has jpg, a video mp4, a sound file flac and no mp4."""
+        def having(*exts: str) -> int:
+            return self.table.eligible_count(tuple(sorted({*members, *exts})))
+
+        if kind == "audio":
+            return having("flac") - having("flac", "mp4")
+        return having({"image": "jpg", "video": "mp4"}[kind])
 
     @property
     def samples_skipped(self) -> int:
-        """Distinct samples skipped so far (each counted once; it stays skipped in later epochs)."""
-        return len(self.skipped)
+        """Distinct samples found bad so far (each counted once; it stays out for the rest of the run)."""
+        return len(self.bad)
 
     @property
     def bad_samples(self) -> list[SkippedSample]:
-        return sorted(self.skipped.values())
+        return sorted(self.bad.values())
+
+    def add_bad_samples(self, samples: list[SkippedSample]) -> None:
+        """Samples other ranks found bad: left out from the next epoch on (the trainer shares them)."""
+        for sample in samples:
+            self.bad.setdefault(sample.index, sample)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         """The rest of the current epoch (all of it on a fresh or finished epoch): batches_per_epoch batches."""
         if self._batch_in_epoch == self.batches_per_epoch:
             self.epoch, self._batch_in_epoch = self.epoch + 1, 0
+        if self._batch_in_epoch == 0 and self._source_bad != set(self.bad):
+            self._rebuild()  # the new epoch skips every sample found bad so far, in any role
         while self._batch_in_epoch < self.batches_per_epoch:
             outputs = self._run()
             self._batch_in_epoch += 1
@@ -232,15 +254,20 @@ class Loader:
     def __len__(self) -> int:
         return self.batches_per_epoch
 
+    def scope(self) -> dict:
+        """What a checkpoint of this loader belongs to: dataset, family, options, plan settings."""
+        return {"dataset": {"fingerprint": self.table.fingerprint, "samples": self.table.num_samples},
+                "pipeline": self.pipeline, "options": _plain(dataclasses.asdict(self.cfg)),
+                "shuffle": self.plan.shuffle, "seed": self.plan.seed, "batch_size": self.batch_size,
+                "shard_id": self.shard_id, "num_shards": self.num_shards}
+
     def checkpoint(self) -> str:
         """JSON state from which `build_loader(..., checkpoint=it)` yields exactly the next batch."""
         return json.dumps({
-            "format": CHECKPOINT_FORMAT, "pipeline": self.pipeline, "batch_size": self.batch_size,
-            "shard_id": self.shard_id, "num_shards": self.num_shards, "seed": self.plan.seed,
+            "format": CHECKPOINT_FORMAT, "scope": self.scope(),
             "epoch": self.epoch, "batch_in_epoch": self._batch_in_epoch,
             "dali": base64.b64encode(self._dali_state).decode() if self._dali_state is not None else None,
-            "known_bad": sorted(self._known_bad.items()),
-            "skipped": [dataclasses.astuple(s) for s in self.bad_samples],
+            "bad": [dataclasses.astuple(s) for s in self.bad_samples], "source_bad": sorted(self._source_bad),
         })
 
     def _restore(self, checkpoint: str) -> None:
@@ -248,16 +275,15 @@ class Loader:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not a loader checkpoint of this version (format {state.get('format')!r}, "
                              f"want {CHECKPOINT_FORMAT}); start the loader without it")
-        mine = {"pipeline": self.pipeline, "batch_size": self.batch_size, "shard_id": self.shard_id,
-                "num_shards": self.num_shards, "seed": self.plan.seed}
-        different = {k: (state[k], v) for k, v in mine.items() if state[k] != v}
-        if different:
-            raise ValueError(f"checkpoint was taken with other settings (saved, now): {different}; build the loader "
-                             "with the saved ones (plan positions are per rank, batch size and seed)")
+        differences = scope_differences(state["scope"], self.scope())
+        if differences:
+            raise ValueError("this loader checkpoint belongs to another loader; differences (saved -> now):\n  "
+                             + "\n  ".join(differences)
+                             + "\nbuild the loader with the saved settings and dataset, or start it without the checkpoint")
         self.epoch, self._batch_in_epoch = state["epoch"], state["batch_in_epoch"]
         self._dali_state = base64.b64decode(state["dali"]) if state["dali"] is not None else None
-        self._known_bad = {int(index): reason for index, reason in state["known_bad"]}
-        self.skipped = {s[0]: SkippedSample(*s) for s in state["skipped"]}
+        self.bad = {s[0]: SkippedSample(*s) for s in state["bad"]}
+        self._source_bad = frozenset(state["source_bad"])
 
     @property
     def _next_batch(self) -> int:
@@ -266,13 +292,18 @@ class Loader:
 
     def _build(self):
         feed = self.family.feed(self.cfg, self.device) if self.family.feed is not None else None
-        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=frozenset(self._known_bad),
-                                    feed=feed)
+        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=self._source_bad, feed=feed)
         extra = {"permutations": self._permutations} if self.family.uses_permutations else {}
         pipe = family_pipeline(self.family, self._source, self.cfg, self.device, self._source_workers,
                                checkpoint=self._dali_state, graph_args=extra, **self._pipe_args)
         pipe.build()
         return pipe
+
+    def _rebuild(self) -> None:
+        """A new pipeline from the state after the last good batch, skipping every sample known bad."""
+        del self._pipe
+        self._source_bad = frozenset(self.bad)
+        self._pipe = self._build()
 
     def _run(self):
         """One batch of DALI outputs; when DALI fails on a sample, find it, skip it and rebuild."""
@@ -281,31 +312,50 @@ class Loader:
                 outputs = self._pipe.run()
             except RuntimeError as error:
                 self._find_samples_dali_failed_on(error)
-                del self._pipe
-                self._pipe = self._build()  # from the state after the last good batch
+                self._rebuild()
                 continue
             self._dali_state = self._pipe.checkpoint()
             return outputs
         raise RuntimeError(f"batch {self._batch_in_epoch} of epoch {self.epoch} on rank {self.shard_id} still fails "
-                           f"after skipping {MAX_REBUILDS_PER_BATCH} undecodable samples in it; the dataset looks "
-                           "broken: re-run preparation on it")
+                           f"after skipping {MAX_REBUILDS_PER_BATCH} undecodable samples in it "
+                           f"({self._describe_batch()}); the dataset looks broken: re-run preparation on it")
 
     def _find_samples_dali_failed_on(self, error: RuntimeError) -> None:
-        """Decode on the CPU every sample fed in this batch and the one DALI may have prefetched."""
-        found = []
-        for batch in (self._next_batch, self._next_batch + 1):
-            epoch, in_epoch = divmod(batch, self.batches_per_epoch)
-            for position in range(self.batch_size):
-                slot = self._source.slot(epoch, in_epoch, position)
-                for ext, payload in zip(self.family.members, slot.members):
-                    reason = FULL_CHECKS[ext](payload)
-                    if reason is not None:
-                        found.append((slot.index, f"{ext}: {reason}"))
-                        break
+        """Decode on the CPU every member the failed batch read (and the batch DALI may have prefetched):
+        the samples' own members and those borrowed from others (another video's sound as a negative)."""
+        found = {}
+        for slot in self._slots_of(self._next_batch) + self._slots_of(self._next_batch + 1):
+            own = [(slot.index, ext, payload) for ext, payload in zip(self.family.members, slot.members)]
+            for index, ext, payload in own + list(slot.borrowed):
+                if index not in found and (reason := FULL_CHECKS[ext](payload)) is not None:
+                    found[index] = f"{ext}: {reason}"
         if not found:
-            raise error  # every sample decodes on the CPU: not bad data but a bug or bad settings
-        for index, reason in found:
-            self._known_bad[index] = reason
+            raise BatchFailedError(f"DALI failed on batch {self._batch_in_epoch} of epoch {self.epoch} on rank "
+                                   f"{self.shard_id}, and every member it read decodes on the CPU, so no sample can be "
+                                   f"blamed (a bug or bad settings, not bad data); the batch: {self._describe_batch()}. "
+                                   f"DALI said: {_first_lines(error)}") from error
+        for index, reason in found.items():
+            self._mark_bad(index, reason)
+
+    def _slots_of(self, batch: int) -> list:
+        epoch, in_epoch = divmod(batch, self.batches_per_epoch)
+        return [self._source.slot(epoch, in_epoch, position) for position in range(self.batch_size)]
+
+    def _describe_batch(self) -> str:
+        """The current batch's samples as `shard-000001.tar key 0000000042, ...` (borrowed ones named too)."""
+        described = []
+        for slot in self._slots_of(self._next_batch):
+            borrowed = sorted({index for index, _, _ in slot.borrowed})
+            extra = f" (+ {', '.join(self._source.describe(i) for i in borrowed)})" if borrowed else ""
+            described.append(self._source.describe(slot.index) + extra)
+        return ", ".join(described)
+
+    def _mark_bad(self, index: int, reason: str) -> None:
+        """Record a sample as bad, once, with where it lives, and log it."""
+        if index in self.bad:
+            return
+        self.bad[index] = SkippedSample(index, self._source.describe(index), reason)
+        log.warning("skipping sample %s (manifest index %d): %s", self.bad[index].where, index, reason)
 
     def _to_batch(self, outputs) -> dict[str, torch.Tensor]:
         *outputs, skipped, reasons = outputs
@@ -323,11 +373,32 @@ class Loader:
         for i in range(len(skipped)):
             said = bytes(reasons.at(i)).decode(errors="replace").split("\n")
             for index, reason in zip(skipped.at(i).tolist(), said):
-                if index in self.skipped:
-                    continue
-                reason = self._known_bad.get(index) or reason or KNOWN_BAD_REASON
-                self.skipped[index] = SkippedSample(index, self._source.describe(index), reason)
-                log.warning("skipping sample %s (manifest index %d): %s", self.skipped[index].where, index, reason)
+                self._mark_bad(index, reason or KNOWN_BAD_REASON)
+
+
+class BatchFailedError(RuntimeError):
+    """DALI failed on a batch whose every member decodes on the CPU: the message names the batch's samples."""
+
+
+def scope_differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """`name: saved -> now` for every setting that differs between two loader scopes (nested dicts flattened)."""
+    differences = []
+    for key in sorted(set(saved) | set(now)):
+        before, after = saved.get(key), now.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            differences += scope_differences(before, after, f"{prefix}{key}.")
+        elif before != after:
+            differences.append(f"{prefix}{key}: {before!r} -> {after!r}")
+    return differences
+
+
+def _plain(value):
+    """JSON's view of a config value (tuples become lists), so a saved scope compares equal to a fresh one."""
+    return json.loads(json.dumps(value))
+
+
+def _first_lines(error: Exception, count: int = 6) -> str:
+    return " | ".join(line.strip() for line in str(error).strip().splitlines()[:count] if line.strip())
 
 
 def family_pipeline(family: Family, source: SampleSource, cfg, device: str, source_workers: int, *,

@@ -10,9 +10,14 @@ and `skip_reasons` (their reasons, UTF-8, one per line). A member that fails its
 the feed rejects (e.g. a video decord cannot decode in time), or a sample already known to be bad
 is replaced by the plan's substitute for the slot.
 
-The source holds no mutable state that matters: everything is a function of (DALI iteration,
-slot) and of the bytes on disk (a decode that times out is the one exception), so a restarted pipeline, another worker process or the loader's own
-bookkeeping all see the same samples. DALI counts iterations from 0 in a new pipeline and restores
+What the source feeds is a function of (DALI iteration, slot), the bytes on disk and the known-bad
+set it was built with, so a restarted pipeline, another worker process or the loader's own
+bookkeeping all see the same samples. Two things break that on purpose, to keep a bad sample from
+costing time twice: a decode that times out, and the process's own memory of samples it found bad
+(`found_bad`): once one fails in this process it is not fed again here, as itself, as a substitute
+or as another sample's negative. The loader adds every bad sample to the known-bad set at the next
+epoch, for every process and rank; until then a sample whose damage only some slots touch (a video
+with one bad GOP) may be fed in a later slot by another process or after a restart. DALI counts iterations from 0 in a new pipeline and restores
 the count with a checkpoint, so the iteration is the plan's global batch number (epoch * batches
 per epoch + batch). Only paths cross process boundaries; the tables
 are memory-mapped in each process.
@@ -50,6 +55,7 @@ class Slot:
     members: tuple[bytes, ...]  # encoded members, in the family's order
     skipped: tuple[tuple[int, str], ...]  # (manifest index, reason) of samples passed over
     fed: tuple[np.ndarray, ...] = ()  # what the feed made of the members
+    borrowed: tuple[tuple[int, str, bytes], ...] = ()  # other samples' members the feed read (index, ext, bytes)
 
 
 SOURCE_OUTPUTS = ("index", "row", "skipped", "skip_reasons")  # after the feed's outputs
@@ -64,11 +70,12 @@ class SampleSource:
         self.exts, self.plan, self.known_bad = exts, plan, known_bad
         self.feed = feed if feed is not None else EncodedMembers(exts)
         self.eligible_path = table.eligible_path(exts)
+        self.found_bad: dict[int, str] = {}  # samples that failed in this process, and why
         self._arrays: dict | None = None
         self._files: OrderedDict[int, int] = OrderedDict()
 
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _arrays=None, _files=OrderedDict())  # worker processes open their own
+    def __getstate__(self) -> dict:  # worker processes open their own files and keep their own findings
+        return dict(self.__dict__, _arrays=None, _files=OrderedDict(), found_bad={})
 
     def __del__(self) -> None:
         for fd in self._files.values():
@@ -105,9 +112,11 @@ class SampleSource:
                 rng = np.random.default_rng((self.plan.seed, self.plan.rank, epoch, batch, position, attempt))
                 request = FeedRequest(dict(zip(self.exts, members)), index, row, epoch, rng, self)
                 try:
-                    return Slot(index, row, members, tuple(skipped), tuple(self.feed(request)))
+                    fed = tuple(self.feed(request))
+                    return Slot(index, row, members, tuple(skipped), fed, tuple(request.borrowed))
                 except SampleRejected as rejected:
                     reason = rejected.reason
+                self.found_bad[index] = reason
             skipped.append((index, reason))
             row = self.plan.substitute(epoch, batch, position, attempt)
         raise BrokenDatasetError(
@@ -125,12 +134,15 @@ class SampleSource:
         """The members `exts` (default: the family's) of sample `index` and None, or what is wrong with them."""
         if index in self.known_bad:
             return (), KNOWN_BAD_REASON
+        if index in self.found_bad:
+            return (), self.found_bad[index]
         members = []
         for ext in exts or self.exts:
             payload = self.read_member(index, ext)
             reason = QUICK_CHECKS[ext](payload)
             if reason is not None:
-                return (), f"{ext}: {reason}"
+                self.found_bad[index] = f"{ext}: {reason}"
+                return (), self.found_bad[index]
             members.append(payload)
         return tuple(members), None
 

@@ -182,12 +182,23 @@ def decode_frames(mp4: bytes, indices: list[int], out: memoryview | None = None)
     return np.ascontiguousarray(frames[order])
 
 
+_LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*\S+:\d+:\s*")  # "[13:54:33] /path/threaded_decoder.cc:218: "
+_FAILED_CHECK = re.compile(r"^Check failed: .*\((-?\d+) vs\. -?\d+\)\s*(?:Thread worker:\s*)?(.*)$")
+_AVERROR_INVALIDDATA = -1094995529  # FFmpeg's AVERROR_INVALIDDATA ("INDA")
+
+
 def _short_reason(error: Exception) -> str:
-    """decord's message without its timestamp, source path and failed-check expression."""
+    """decord's message without its timestamps, source paths and failed-check expression.
+
+    `[t] a.cc:292: [t] b.cc:218: Check failed: send_packet(...) >= 0 (-1094995529 vs. 0) Thread worker:
+    Error sending packet.` becomes `Error sending packet (invalid data)`."""
     text = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    text = re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", text)
-    if text.startswith("Check failed:") and ") " in text:
-        text = text.rsplit(") ", 1)[1]
+    while (stripped := _LOG_PREFIX.sub("", text, count=1)) != text:
+        text = stripped
+    if failed := _FAILED_CHECK.match(text):
+        code, message = int(failed.group(1)), failed.group(2).strip().rstrip(".") or "check failed"
+        meaning = "invalid data" if code == _AVERROR_INVALIDDATA else os.strerror(-code) if -200 < code < 0 else None
+        text = f"{message} ({meaning})" if meaning else message
     return text.strip() or type(error).__name__
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fixtures_sound import sound_file
+
 
 def quadrant_pixels(width: int = 64, height: int = 48) -> np.ndarray:
     """RGB with a red top-left quadrant on blue, so any rotation or flip is visible."""
@@ -101,7 +103,7 @@ def write_tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
     return path
 
 
-# name -> (bytes, expected outcome: "image" / "video" / the rejection reason's leading words)
+# name -> (bytes, expected outcome: "image" / "video" / "audio" / the rejection reason's leading words)
 def mixed_media() -> dict[str, tuple[bytes, str]]:
     good_jpeg = encode_image(quadrant_pixels(), "JPEG", quality=95)
     video = make_video(seconds=1.0)
@@ -115,7 +117,9 @@ def mixed_media() -> dict[str, tuple[bytes, str]]:
         "c/empty.jpg": (b"", "empty file"),
         "c/notes.jpg": (b"just some text, not a picture\n" * 4, "not a media file"),
         "c/truncated.mp4": (video[: len(video) // 3], "unreadable video container"),
-        "c/song.m4a": (make_audio_only_mp4(), "no video stream"),
+        "c/song.m4a": (make_audio_only_mp4(), "audio"),
+        "d/birdsong.wav": (sound_file("wav"), "audio"),
+        "d/chirp": (sound_file("mp3"), "audio"),  # no extension: found by content
     }
 
 

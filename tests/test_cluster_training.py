@@ -247,3 +247,26 @@ def test_precise_bn_is_refused_for_a_method_without_its_forward(tmp_path):
     with pytest.raises(ValueError, match="precise_bn_batches=5: method 'cross_modal'"):
         run_training(spec)
     assert not any(tmp_path.iterdir())  # refused before any run directory is written
+
+
+def test_damaged_members_are_listed_once_and_kept_out_on_every_rank(two_node_cluster, tmp_path):
+    """Two epochs of av_correspondence on 2 workers over videos with one damaged FLAC and one damaged mp4
+    (positives only, so every video's own sound is decoded): the run finishes, bad_samples.jsonl lists each
+    once, the count is the run's (not a sum over ranks), and every rank's last checkpoint keeps both out."""
+    from fixtures_damage import DAMAGED_FLAC, DAMAGED_MP4, damaged_av_dataset
+    from mmssl.objectives.av_correspondence import AVCorrespondenceConfig
+
+    data_dir = damaged_av_dataset(tmp_path / "damaged")
+    spec = _av_pairs_spec(
+        "av_correspondence", AVCorrespondenceConfig(form="nce", **NARROW_AV), data_dir, tmp_path,
+        negative_fraction=0.0, optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=4, warmup_steps=0),
+        max_failures=0, epochs=2, checkpoint_every_steps=100)
+    summary = run_training(spec)
+    assert summary.metrics["step"] == 6  # 12 videos, 2 ranks x 2: 3 steps an epoch
+    listed = _jsonl(tmp_path / spec.cluster.name / "bad_samples.jsonl")
+    assert sorted(entry["index"] for entry in listed) == sorted([DAMAGED_FLAC, DAMAGED_MP4])
+    reasons = {entry["index"]: entry["reason"] for entry in listed}
+    assert reasons[DAMAGED_FLAC].startswith("flac: ") and reasons[DAMAGED_MP4].startswith("mp4: video does not decode")
+    assert summary.metrics["samples_skipped"] == 2 and "listed in bad_samples.jsonl" in summary.describe()
+    for state in read_checkpoint(summary.checkpoint).loader_checkpoints:
+        assert {entry[0] for entry in json.loads(state)["bad"]} == {DAMAGED_FLAC, DAMAGED_MP4}

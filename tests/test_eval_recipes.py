@@ -142,6 +142,40 @@ def test_video_and_audio_probes_score_the_pooled_clip_and_sound_features(video_c
     assert json.loads((tmp_path / "audio.json").read_text())["pooled"] >= 0.75
 
 
+@pytest.fixture(scope="module")
+def sound_classes(tmp_path_factory):
+    """An ESC-50-style folder: sound files only (WAV, FLAC, mp3, Ogg Opus, m4a), one folder per class."""
+    from fixtures_sound import FORMATS, sound_file
+
+    root = tmp_path_factory.mktemp("esc_like")
+    rng = np.random.default_rng(5)
+    for name, band_hz in (("hum", (250.0, 600.0)), ("whistle", (2000.0, 3500.0))):
+        for number, kind in enumerate(sorted(FORMATS) * 2):
+            tone_hz = float(rng.uniform(*band_hz))
+            path = root / name / f"{number}.{kind}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(sound_file(kind, seconds=1.2, tones_hz=(tone_hz, tone_hz), switches_s=()))
+    return root
+
+
+def test_audio_probe_reads_a_folder_of_sound_files(sound_classes, tmp_path, capsys):
+    """Sound files become audio-only samples, and the audio network of an audio-visual run is probed on them."""
+    from mmssl.data.manifest import read_manifest
+    from mmssl.eval.labelled_data import labelled_dataset
+    from mmssl.recipes.avid import embedded_config as avid_config
+
+    cache = tmp_path / "cache"
+    data_dir = labelled_dataset(sound_classes, cache).data_dir
+    manifest = read_manifest(data_dir).to_pylist()
+    assert len(manifest) == 20 and {row["modality"] for row in manifest} == {"audio"}
+    run_dir = run_dir_from_config(tmp_path / "avid-run", avid_config(), data_dir)
+    out = tmp_path / "audio.json"
+    assert linear_probe.main(["--checkpoint", str(run_dir), "--data", str(sound_classes), "--cache-dir", str(cache),
+                              "--modality", "audio", "--held-out-fraction", "0.4", "--json", str(out)]) == 0
+    assert "12 training samples, 8 held-out samples" in capsys.readouterr().out
+    assert json.loads(out.read_text())["pooled"] >= 0.75  # a low hum against a whistle
+
+
 def test_ray_tasks_extract_each_sample_once_with_the_same_features(pirl_run, ray_local, tmp_path):
     from mmssl.eval.evaluated_run import EvaluatedRun, SourceBuilder
     from mmssl.eval.feature_store import extract

@@ -1,4 +1,4 @@
-"""Content sniffing: images and videos are told apart by bytes, whatever the file is called."""
+"""Content sniffing: images, videos and sound files are told apart by bytes, whatever the file is called."""
 
 import pytest
 
@@ -20,14 +20,23 @@ def test_videos():
 
 
 def test_audio_only_mp4_goes_to_the_video_probe():
-    assert sniff_media_kind(make_audio_only_mp4(0.2)[:SNIFF_BYTES])[0] == "video"  # the probe refuses it later
+    assert sniff_media_kind(make_audio_only_mp4(0.2)[:SNIFF_BYTES])[0] == "video"  # the probe finds no picture
+
+
+@pytest.mark.parametrize("head, container", [
+    (b"fLaC\x00\x00\x00\x22", "flac"),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt ", "wav"),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "mp3"),
+    (b"\xff\xfb\x90\x64" + bytes(16), "mpeg-audio"),  # an mp3 frame with no ID3 tag
+    (b"\xff\xf1\x50\x80" + bytes(16), "mpeg-audio"),  # ADTS AAC
+])
+def test_sound_files(head, container):
+    assert sniff_media_kind(head) == ("audio", container)
 
 
 @pytest.mark.parametrize("head, reason", [
     (b"", "empty file"),
     (b"hello world, plain text", "not a media file"),
-    (b"fLaC\x00\x00\x00\x22", "no video stream (flac audio file)"),
-    (b"RIFF\x00\x00\x00\x00WAVEfmt ", "no video stream (WAV audio file)"),
     (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "unsupported image format (heic"),
 ])
 def test_refusals(head, reason):

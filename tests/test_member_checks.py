@@ -49,3 +49,49 @@ def test_flac_with_garbage_audio_frames_fails_the_full_check(mixed_dataset):
     _, samples = mixed_dataset
     assert QUICK_CHECKS["flac"](samples[25]["flac"]) is None  # its header is intact
     assert FULL_CHECKS["flac"](samples[25]["flac"]) is not None
+
+
+@pytest.fixture(scope="module")
+def sounding_video():
+    from fixtures_video import prepared_video
+
+    return prepared_video(72, fps=24, audio_events_s=(0.5, 1.5))
+
+
+def test_flac_damage_ffmpeg_skips_over_is_caught_by_counting_samples(sounding_video):
+    """FFmpeg resyncs past a damaged FLAC frame and decodes the rest without an error (DALI fails on it):
+    the full check counts the samples against STREAMINFO's total."""
+    from fixtures_damage import overwrite_middle
+    from fixtures_video import decoded_audio
+
+    damaged = overwrite_middle(sounding_video.flac, 1500, seed=0)
+    assert len(decoded_audio(damaged)[0]) < 48128  # PyAV alone: fewer samples, no error
+    assert QUICK_CHECKS["flac"](damaged) is None
+    assert FULL_CHECKS["flac"](damaged) == "audio decodes to 44672 samples, STREAMINFO says 48128 (a damaged frame)"
+
+
+def test_one_flipped_bit_in_a_flac_is_caught_by_its_md5(sounding_video):
+    flipped = bytearray(sounding_video.flac)
+    flipped[len(flipped) // 2] ^= 0x10
+    assert FULL_CHECKS["flac"](sounding_video.flac) is None
+    assert FULL_CHECKS["flac"](bytes(flipped)) == "audio does not match its STREAMINFO MD5 (damaged samples)"
+
+
+def test_mp4_with_noise_in_its_coded_frames_passes_quick_but_not_full(sounding_video):
+    from fixtures_damage import mdat_range, overwrite_middle
+
+    damaged = overwrite_middle(sounding_video.mp4, 300, 0, *mdat_range(sounding_video.mp4))
+    assert QUICK_CHECKS["mp4"](damaged) is None
+    assert FULL_CHECKS["mp4"](damaged) is not None
+
+
+def test_mp4_with_fewer_frames_than_its_table_lists_fails_the_full_check(sounding_video):
+    """A sample table that promises frames the stream does not hold (the plan would ask for them)."""
+    import struct
+
+    mp4 = sounding_video.mp4
+    at = mp4.index(b"stts") + 4  # version/flags, entry count, then (count, delta) entries
+    (count,) = struct.unpack_from(">I", mp4, at + 8)
+    inflated = mp4[: at + 8] + struct.pack(">I", count + 5) + mp4[at + 12 :]
+    assert QUICK_CHECKS["mp4"](inflated) is None
+    assert FULL_CHECKS["mp4"](inflated) == f"video decodes to 72 frames, its sample table lists {72 + 5}"

@@ -29,7 +29,7 @@ def test_eligible_samples_are_those_with_the_members(mixed_dataset):
     for exts in [("jpg",), ("mp4",), ("flac", "mp4")]:
         want = [i for i, members in samples.items() if all(ext in members for ext in exts)]
         assert np.load(table.eligible_path(exts)).tolist() == want
-    assert table.describe_counts() == "30 samples: 24 jpg, 6 mp4, 5 flac+mp4"
+    assert table.describe_counts() == "30 samples: 24 jpg, 6 mp4, 5 flac+mp4, 5 flac"
 
 
 def test_table_is_rebuilt_when_the_shards_change(mixed_dataset, tmp_path):

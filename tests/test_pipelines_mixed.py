@@ -19,7 +19,8 @@ def test_image_family_trains_on_the_photos_only(mixed_dataset):
     data_dir, _ = mixed_dataset
     loader = build_loader("pirl", data_dir, batch_size=8, seed=3, options={"image_size": 16, "tile_px": 16})
     assert loader.num_samples == 24 and loader.modality == "image"
-    assert loader.dataset_modalities() == {"image": 24, "video": 6}
+    assert loader.dataset_modalities() == {"image": 24, "video": 6, "audio": 0}
+    assert loader.unused_modalities() == {"image": 0, "video": 6, "audio": 0}
     batches = list(loader)
     indices = torch.cat([b["index"] for b in batches])
     rows = torch.cat([b["row"] for b in batches])

@@ -53,7 +53,8 @@ def assert_accounting(out_dir, inputs: int) -> tuple[list[dict], list[dict]]:
         stored = samples[row["key"]]
         assert row["bytes"] == sum(len(b) for b in stored.values())
         assert json.loads(stored["json"])["source"] == row["source"]
-        expected = {"jpg"} if row["modality"] == "image" else {"mp4"} | ({"flac"} if row["has_audio"] else set())
+        expected = {"image": {"jpg"}, "audio": {"flac"}}.get(row["modality"]) or \
+            {"mp4"} | ({"flac"} if row["has_audio"] else set())
         assert set(stored) == expected | {"json", "index"}
         if row["modality"] == "image":
             assert Image.open(io.BytesIO(stored["jpg"])).size == (row["width"], row["height"])
@@ -77,6 +78,7 @@ def test_folder_of_good_and_broken_files(mixed_media_dir, prepared_mixed):
     video = next(row for row in manifest if row["source"].endswith("clip.mp4"))
     assert (video["fps"], video["num_frames"], video["has_audio"], video["audio_sample_rate_hz"]) == (24.0, 24, True, 16_000)
     assert summary["by_modality"]["image"]["count"] == 3 and summary["by_modality"]["video"]["count"] == 2
+    assert summary["by_modality"]["audio"]["count"] == 3
     assert summary["rejected_by_reason"]["truncated JPEG"] == 1 and summary["rejected_by_reason"]["empty file"] == 1
 
 
@@ -266,3 +268,33 @@ def test_summary_time_counts_each_run_once(resume_media, tmp_path, monkeypatch):
     summary = prepare(source, local_config(tmp_path, shard_bytes=12_000))
     # this run: start, k checkpoints, the total, then this run's own reading one step later
     assert summary["time_s"] == 20 + summary["this_run"]["time_s"] - 10
+
+
+def test_sound_files_feed_the_audio_family_and_no_video_family(prepared_mixed):
+    """The prepared mixed folder holds 3 photos, a video with sound, a silent one and 3 sound files."""
+    import torchaudio
+
+    from mmssl.pipelines.loader import build_loader
+
+    out, _ = prepared_mixed
+    manifest = read_manifest(out).to_pylist()
+    sounds = {row["index"] for row in manifest if row["modality"] == "audio"}
+    with_sound = sounds | {row["index"] for row in manifest if row["modality"] == "video" and row["has_audio"]}
+    options = {"audio_s": 0.4, "n_mels": 64, "augment": False}
+    audio = build_loader("audio", out, batch_size=len(with_sound), shuffle=False, num_threads=1, options=options)
+    assert audio.num_samples == len(with_sound) == 4
+    assert audio.unused_modalities() == {"image": 3, "video": 1, "audio": 0}  # the silent video is left out
+    batch = next(iter(audio))
+    assert set(batch["index"].tolist()) == with_sound
+    # the loudest mel band of each sound file's centred 0.4 s window is its tone: 440 Hz in the m4a; after
+    # the switch at 0.6 s, 2500 Hz in the others
+    peak_hz = torchaudio.functional.melscale_fbanks(201, 0.0, 8000.0, 64, 16_000, norm="slaney",
+                                                    mel_scale="slaney").argmax(dim=0).float() * 8000 / 200
+    tone_hz = {row["index"]: 440 if row["source"].endswith(".m4a") else 2500 for row in manifest if row["index"] in sounds}
+    for row, index in enumerate(batch["index"].tolist()):
+        if index in sounds:
+            loudest = int(batch["audio"][row, 0].mean(dim=1).argmax())
+            assert abs(peak_hz[loudest] - tone_hz[index]) < 150, (index, float(peak_hz[loudest]))
+    clips = build_loader("clips", out, batch_size=2, num_threads=1, options={"crop_px": 32, "frames": 2})
+    assert clips.num_samples == 2 and clips.unused_modalities() == {"image": 3, "video": 0, "audio": 3}
+    assert build_loader("av_pairs", out, batch_size=1, num_threads=1).num_samples == 1

@@ -48,7 +48,7 @@ def test_run_then_refuse_rerun(mixed_media_dir, tmp_path, capsys):
     argv = ["--input", str(root), "--output", str(tmp_path), "--local", "--no-progress", "--shard-size-mb", "0.02"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert f"inputs {len(expected)}: accepted 5, rejected 5" in out
+    assert f"inputs {len(expected)}: accepted 8, rejected 4" in out
     assert json.loads((tmp_path / "summary.json").read_text())["inputs"] == len(expected)
     assert main(argv) == 2
     assert "already a complete dataset" in capsys.readouterr().err

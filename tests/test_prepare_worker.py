@@ -24,7 +24,7 @@ def outcomes():
 
 def test_every_input_gets_its_expected_outcome(outcomes):
     for source, (outcome, expected) in outcomes.items():
-        if expected in ("image", "video"):
+        if expected in ("image", "video", "audio"):
             assert outcome.accepted and outcome.fields["modality"] == expected, (source, outcome.reason)
         else:
             assert not outcome.accepted and outcome.reason.startswith(expected), (source, outcome.reason)
@@ -45,6 +45,15 @@ def test_video_members_and_fields(outcomes):
         assert not container.streams.audio  # audio lives only in the FLAC member
     silent, _ = outcomes["b/silent.mov"]
     assert set(silent.members) == {"mp4"} and silent.fields["has_audio"] is False
+
+
+@pytest.mark.parametrize("name", ["c/song.m4a", "d/birdsong.wav", "d/chirp"])
+def test_sound_files_become_audio_only_samples(outcomes, name):
+    """An m4a (found to have no picture by the video probe), a WAV and an mp3 with no extension."""
+    outcome, _ = outcomes[name]
+    assert set(outcome.members) == {"flac"} and outcome.members["flac"][:4] == b"fLaC"
+    assert outcome.fields["modality"] == "audio" and outcome.fields["has_audio"] is True
+    assert outcome.fields["audio_sample_rate_hz"] == 16_000 and outcome.fields["duration_s"] > 0.9
 
 
 def test_missing_file_is_refused(tmp_path):

@@ -7,6 +7,7 @@ on the driver's node, hands every rank's report to `RunFiles.after_report`, whic
     metrics.jsonl               rank 0's metrics at each report
     placement.jsonl             one line per rank and start: node, local rank, pid
     resume-rank-NNNN.jsonl      one line per resume of that rank: step and state digests
+    bad_samples.jsonl           one line per sample the loaders found bad: index, shard and key, reason
     tensorboard/                rank 0's scalars
 """
 
@@ -19,7 +20,8 @@ import ray.train
 
 from mmssl.train.progress import TensorBoardLog
 
-RECORDS_KEY = "mmssl_records"  # in a report: {"placement": {...}, "resume": {...}} of the reporting rank
+RECORDS_KEY = "mmssl_records"  # in a report: {"placement": {...}, "resume": {...}, "bad_samples": [...]}
+BAD_SAMPLES_FILE = "bad_samples.jsonl"
 
 
 def without_records(metrics: dict) -> dict:
@@ -41,6 +43,8 @@ class RunFiles(ray.train.UserCallback):
                 self._append("placement.jsonl", records["placement"])
             if "resume" in records:
                 self._append(f"resume-rank-{records['resume']['rank']:04d}.jsonl", records["resume"])
+            for sample in records.get("bad_samples", ()):
+                self._append(BAD_SAMPLES_FILE, sample)
         history = without_records(metrics[0])
         self._append("metrics.jsonl", history)
         if self._board is None:

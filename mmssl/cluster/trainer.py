@@ -13,7 +13,7 @@ from pathlib import Path
 import ray.train
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from mmssl.cluster.run_files import RunFiles, without_records
+from mmssl.cluster.run_files import BAD_SAMPLES_FILE, RunFiles, without_records
 from mmssl.objectives import METHODS
 from mmssl.train.config import RunSpec
 from mmssl.train.run_record import write_run_spec
@@ -47,9 +47,11 @@ class RunSummary:
         m = self.metrics
         modality, skipped = m.get("modality", "?"), m.get("samples_skipped", 0)
         used = m["samples_used"] - skipped if "samples_used" in m else "?"
-        text = f"{used} {modality} used, {skipped} {modality} skipped (failed to decode)"
-        unused = {kind: m.get(f"dataset_{kind}_samples", 0) for kind in ("image", "video") if kind not in modality}
-        unused = ", ".join(f"{n} {kind}" for kind, n in unused.items() if n)
+        text = f"{used} {modality} used, {skipped} {modality} skipped (failed to decode"
+        text += f"; listed in {BAD_SAMPLES_FILE})" if skipped else ")"
+        names = {"image": "image", "video": "video", "audio": "sound-only"}
+        unused = ", ".join(f"{m[f'unused_{kind}_samples']} {name}" for kind, name in names.items()
+                           if m.get(f"unused_{kind}_samples"))
         return f"{text}; not used: {unused} (the pipeline reads {modality})" if unused else text
 
 

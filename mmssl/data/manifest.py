@@ -21,12 +21,12 @@ MANIFEST_SCHEMA = pa.schema(
         ("index", pa.int64()),
         ("key", pa.string()),
         ("shard", pa.string()),  # shard stem, e.g. "shard-000003" (files: shards/<stem>.tar / .idx)
-        ("modality", pa.string()),  # "image" or "video"
+        ("modality", pa.string()),  # "image", "video" or "audio" (a sound file: flac member only)
         ("source", pa.string()),  # input path or URL, as given
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("bytes", pa.int64()),  # stored size of all the sample's members
-        ("duration_s", pa.float64()),  # videos only (null for images)
+        ("duration_s", pa.float64()),  # videos and sounds (null for images)
         ("fps", pa.float64()),
         ("num_frames", pa.int32()),
         ("has_audio", pa.bool_()),

@@ -1,4 +1,8 @@
-"""Tells images from videos by their leading bytes, never by file name (inputs have any names)."""
+"""Tells images, videos and sound files apart by their leading bytes, never by file name.
+
+Containers that may hold either pictures or only sound (mp4 / m4a, Matroska / WebM, Ogg) are
+"video" here; the video probe finds out, and an input with sound but no picture becomes an
+audio-only sample (see prepare_worker.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ _VIDEO_SIGNATURES = (
     (0, b"\x30\x26\xb2\x75", "asf"),  # wmv
     (0, b"OggS", "ogg"),  # may be audio only: the probe decides
 )
-_AUDIO_ONLY_SIGNATURES = ((0, b"ID3", "mp3"), (0, b"fLaC", "flac"))
+_AUDIO_SIGNATURES = ((0, b"ID3", "mp3"), (0, b"fLaC", "flac"))
 _ISO_IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif", b"avis")
 _ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 
@@ -34,8 +38,16 @@ def _match(head: bytes, signatures) -> str | None:
     return None
 
 
+def _is_mpeg_audio_sync(head: bytes) -> bool:
+    """An MPEG audio (mp3) or ADTS (AAC) frame header at the start: 11 sync bits, then a valid layer."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    layer = (head[1] >> 1) & 0x3
+    return layer != 0 or head[1] & 0xF0 == 0xF0  # mp3: layers 1-3; ADTS: layer 0 and 12 sync bits
+
+
 def sniff_media_kind(head: bytes) -> tuple[str, str]:
-    """("image" | "video", container name) for the first bytes of a file; raises Rejection otherwise."""
+    """("image" | "video" | "audio", container name) for the first bytes of a file; raises Rejection otherwise."""
     if not head:
         raise Rejection("read", "empty file (0 bytes)")
     if image := _match(head, _IMAGE_SIGNATURES):
@@ -45,7 +57,7 @@ def sniff_media_kind(head: bytes) -> tuple[str, str]:
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video", "avi"
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        raise Rejection("probe", "no video stream (WAV audio file)")
+        return "audio", "wav"
     if head[4:8] in _ISO_BOXES:
         brand = head[8:12]
         if head[4:8] == b"ftyp" and brand in _ISO_IMAGE_BRANDS:
@@ -55,6 +67,8 @@ def sniff_media_kind(head: bytes) -> tuple[str, str]:
         return "video", video
     if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
         return "video", "mpeg-ts"
-    if audio := _match(head, _AUDIO_ONLY_SIGNATURES):
-        raise Rejection("probe", f"no video stream ({audio} audio file)")
+    if audio := _match(head, _AUDIO_SIGNATURES):
+        return "audio", audio
+    if _is_mpeg_audio_sync(head):
+        return "audio", "mpeg-audio"
     raise Rejection("probe", "not a media file (content matches no image or video format)")

@@ -2,17 +2,24 @@
 
 The loader's sample source runs the cheap check on every member it feeds (microseconds: it reads a
 few bytes of structure), so truncated or garbage members are skipped before they reach the DALI
-graph. The full check decodes the member on the CPU; the loader runs it only on the samples of a
-batch that DALI failed to decode, to find which one it was. Both are pure functions of the bytes,
+graph. The full check decodes the whole member on the CPU; the loader runs it only on the members a
+batch that DALI failed to decode read, to find which one it was. It must fail wherever DALI can: a
+FLAC with a damaged frame still "decodes" with FFmpeg, which resyncs at the next frame and drops the
+rest of the bad one, while DALI's decoder stops ("Requested N samples but got M"); so the FLAC check
+counts the decoded samples against STREAMINFO's total and compares their MD5 with STREAMINFO's.
+The mp4 check decodes every frame the plan could ask for: as many as the sample table lists. Both are pure functions of the bytes,
 so every rank, every restart and every worker process takes the same decision for a sample.
 Each returns None for a good member, or the reason it is bad.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 from typing import Callable
+
+import numpy as np
 
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 FLAC_MAGIC = b"fLaC"
@@ -73,30 +80,69 @@ def full_jpeg(payload: bytes) -> str | None:
         with Image.open(io.BytesIO(payload)) as image:
             image.convert("RGB").load()
     except Exception as error:  # noqa: BLE001  any decode failure makes the member bad
-        return f"JPEG does not decode: {error}"
+        return f"JPEG does not decode: {_decode_error(error)}"
     return None
 
 
-def _full_av(payload: bytes, stream: str) -> str | None:
+def full_mp4(payload: bytes) -> str | None:
+    """Every frame decodes, and there are as many as the sample table lists (frames the plan may ask for)."""
     import av
 
+    from mmssl.data.media_info import MediaInfoError, video_info
+
+    if reason := quick_mp4(payload):
+        return reason
+    try:
+        listed = video_info(payload).num_frames
+    except MediaInfoError as error:
+        return f"corrupt MP4 header: {error}"
     try:
         with av.open(io.BytesIO(payload)) as container:
-            streams = getattr(container.streams, stream)
-            if not streams:
-                return f"no {stream} stream"
-            decoded = sum(1 for _ in container.decode(streams[0]))
-    except Exception as error:  # noqa: BLE001
-        return f"{stream} does not decode: {error}"
-    return None if decoded else f"{stream} stream has no decodable frames"
-
-
-def full_mp4(payload: bytes) -> str | None:
-    return quick_mp4(payload) or _full_av(payload, "video")
+            if not container.streams.video:
+                return "no video stream"
+            decoded = sum(1 for _ in container.decode(container.streams.video[0]))
+    except Exception as error:  # noqa: BLE001  any decode failure makes the member bad
+        return f"video does not decode: {_decode_error(error)}"
+    return None if decoded == listed else f"video decodes to {decoded} frames, its sample table lists {listed}"
 
 
 def full_flac(payload: bytes) -> str | None:
-    return quick_flac(payload) or _full_av(payload, "audio")
+    """Every frame decodes: the sample count and the MD5 of the samples match STREAMINFO."""
+    import av
+
+    if reason := quick_flac(payload):
+        return reason
+    packed, md5 = int.from_bytes(payload[18:26], "big"), payload[26:42]  # STREAMINFO after 8 header bytes
+    bits, channels, total = ((packed >> 36) & 0x1F) + 1, ((packed >> 41) & 0x7) + 1, packed & ((1 << 36) - 1)
+    digest, count = hashlib.md5(), 0
+    try:
+        with av.open(io.BytesIO(payload)) as container:
+            for frame in container.decode(container.streams.audio[0]):
+                samples = frame.to_ndarray()  # s16 / s32, [channels, n] planar or [1, n * channels] packed
+                samples = samples.T if frame.format.is_planar else samples.reshape(-1, channels)
+                digest.update(_pcm_bytes(samples, bits))
+                count += frame.samples
+    except Exception as error:  # noqa: BLE001
+        return f"audio does not decode: {_decode_error(error)}"
+    if total and count != total:
+        return f"audio decodes to {count} samples, STREAMINFO says {total} (a damaged frame)"
+    if any(md5) and digest.digest() != md5:
+        return "audio does not match its STREAMINFO MD5 (damaged samples)"
+    return None
+
+
+def _decode_error(error: Exception) -> str:
+    """FFmpeg's words for a decode failure ("Invalid data found when processing input"), no errno or call."""
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def _pcm_bytes(samples: np.ndarray, bits: int) -> bytes:
+    """Interleaved little-endian PCM at `bits` per sample, as FLAC's MD5 is computed over."""
+    if samples.dtype == np.int32 and bits <= 24:  # FFmpeg holds 17..24-bit FLAC in the top bits of an int32
+        samples = samples >> (32 - bits)
+    width = (bits + 7) // 8
+    wide = np.ascontiguousarray(samples, dtype="<i4").view(np.uint8).reshape(-1, 4)
+    return wide[:, :width].tobytes()
 
 
 QUICK_CHECKS: dict[str, Callable[[bytes], str | None]] = {"jpg": quick_jpeg, "mp4": quick_mp4, "flac": quick_flac}

@@ -6,6 +6,9 @@ of a 100M-sample dataset in O(1). The table sits beside the manifest, in `member
     shard.npy        int32 [N]: shard number of the sample whose manifest index is i
     <ext>.npy        int64 [N, 2]: (data offset, size) of member <ext> (jpg, mp4, flac); -1 if absent
     eligible-*.npy   int64: manifest indices of the samples that have a set of members (cached)
+shards.json also holds the dataset's fingerprint: a hash of the shard names and of every sample's
+shard and member offsets and sizes. Loader checkpoints record it, so a checkpoint is never restored
+on another dataset (or one prepared again); damage to bytes inside a member does not change it.
 Every array is indexed by the manifest's dense `index`, and opened with mmap, so worker processes
 share the pages. Preparation writes the table; for a dataset prepared before it existed, the
 loader builds it from the shards' .idx files on first use (in a cache directory if the dataset's
@@ -29,7 +32,7 @@ MEMBERS_DIR = "members"
 TABLE_EXTS = ("jpg", "mp4", "flac")
 SHARDS_FILE = "shards.json"
 CACHE_ROOT = Path("~/.cache/mmssl/members")
-STANDARD_MEMBER_SETS = (("jpg",), ("mp4",), ("flac", "mp4"))  # images; videos; videos with audio
+STANDARD_MEMBER_SETS = (("jpg",), ("mp4",), ("flac", "mp4"), ("flac",))  # images; videos; videos with audio; all sound
 
 
 def _shard_stems(data_dir: Path) -> list[str]:
@@ -78,9 +81,18 @@ def build_member_table(data_dir: str | os.PathLike, out_dir: str | os.PathLike) 
     for exts in STANDARD_MEMBER_SETS:
         _save_atomic(_eligible_file(out_dir, exts), _having(members, exts))
     tmp = out_dir / f"{SHARDS_FILE}.partial"
-    tmp.write_text(json.dumps({"shards": stems, "num_samples": num_samples}))
+    fingerprint = dataset_fingerprint(stems, [shard, *members.values()])
+    tmp.write_text(json.dumps({"shards": stems, "num_samples": num_samples, "fingerprint": fingerprint}))
     os.replace(tmp, out_dir / SHARDS_FILE)
     return out_dir
+
+
+def dataset_fingerprint(stems: list[str], arrays: list[np.ndarray]) -> str:
+    """16 hex digits identifying a dataset's layout: shard names, then each table array's bytes in order."""
+    digest = hashlib.sha256(json.dumps(stems).encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()[:16]
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -129,13 +141,18 @@ class MemberTable:
     table_dir: Path
     tar_paths: tuple[str, ...]
     num_samples: int
+    fingerprint: str  # see dataset_fingerprint
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike) -> "MemberTable":
         table_dir = member_table_dir(data_dir)
         listing = json.loads((table_dir / SHARDS_FILE).read_text())
         tars = tuple(str(Path(data_dir).resolve() / SHARDS_DIR / f"{stem}.tar") for stem in listing["shards"])
-        return cls(table_dir, tars, int(listing["num_samples"]))
+        fingerprint = listing.get("fingerprint")  # tables written before fingerprints: hashed now
+        if fingerprint is None:
+            arrays = [np.load(table_dir / f"{name}.npy", mmap_mode="r") for name in ("shard", *TABLE_EXTS)]
+            fingerprint = dataset_fingerprint(listing["shards"], arrays)
+        return cls(table_dir, tars, int(listing["num_samples"]), fingerprint)
 
     def shard_numbers(self) -> np.ndarray:
         return np.load(self.table_dir / "shard.npy", mmap_mode="r")
@@ -157,6 +174,6 @@ class MemberTable:
         return len(np.load(self.eligible_path(exts), mmap_mode="r"))
 
     def describe_counts(self) -> str:
-        """What the dataset holds, by member set: `500 samples: 480 jpg, 20 mp4, 12 flac+mp4`."""
+        """What the dataset holds, by member set: `500 samples: 480 jpg, 20 mp4, 12 flac+mp4, 15 flac`."""
         counts = ", ".join(f"{self.eligible_count(exts)} {'+'.join(sorted(exts))}" for exts in STANDARD_MEMBER_SETS)
         return f"{self.num_samples} samples: {counts}"

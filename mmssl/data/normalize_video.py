@@ -3,6 +3,14 @@
 Random clip access costs a decode from the previous keyframe, so a keyframe every `gop_frames`
 frames keeps clip sampling cheap; rotation is applied once here so loaders never look at metadata.
 DALI cannot decode AAC, so the audio track becomes a separate mono FLAC at one sample rate.
+
+Timing is a property of the output: frame k of the prepared video is shown at k / fps, and sample n
+of its audio at n / rate, both counted from the same instant, the input's first shown video frame
+(its presentation time, after edit lists). Each output frame is the input frame on screen at that
+time (the `fps` filter rounding input times up: a frame counts from its own timestamp on), so
+variable-frame-rate input becomes constant rate without shifting content. The audio is placed on
+that timeline by its own timestamps (audio_track.py): a late start is padded with silence, an early
+start cut, whatever stream offsets, edit lists, AAC priming or B-frame delay the input carries.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from fractions import Fraction
 
 import av
 
+from mmssl.data.audio_track import AudioTrack
 from mmssl.data.rejection import Rejection
 
 _ROTATION_FILTERS = {0: [], 90: [("transpose", "cclock")], 180: [("hflip", ""), ("vflip", "")], 270: [("transpose", "clock")]}
@@ -61,15 +70,11 @@ class NormalizedVideo:
 
 def normalize_video(media: str | os.PathLike | bytes, config: VideoConfig = VideoConfig()) -> NormalizedVideo:
     """Transcode a video file (path or bytes); raises Rejection for a broken or video-less one."""
-    try:
-        container = av.open(io.BytesIO(media) if isinstance(media, bytes) else os.fspath(media), "r")
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise Rejection("probe", f"unreadable video container: {_short(err)}") from None
-    with container:
+    with open_media(media, "video container") as container:
         if not container.streams:
             raise Rejection("probe", "unreadable video container: no streams found (truncated or corrupt file)")
         if not container.streams.video:
-            raise Rejection("probe", "no video stream")
+            raise NoVideoStream("probe", "no video stream")
         video_in = container.streams.video[0]
         declared_pixels = (video_in.codec_context.width or 0) * (video_in.codec_context.height or 0)
         if declared_pixels > config.max_input_pixels:
@@ -78,7 +83,7 @@ def normalize_video(media: str | os.PathLike | bytes, config: VideoConfig = Vide
         audio_in = container.streams.audio[0] if container.streams.audio else None
         video_in.thread_type = "AUTO"
         video_out = _VideoEncoder(config, _output_rate(video_in, config))
-        audio_out = _AudioEncoder(config.audio_sample_rate_hz) if audio_in is not None else None
+        audio_out = AudioTrack(config.audio_sample_rate_hz, config.max_duration_s) if audio_in is not None else None
         _transcode(container, video_in, audio_in, video_out, audio_out, config)
     if not video_out.started:
         raise Rejection("decode", "no decodable video frames")
@@ -99,23 +104,38 @@ def normalize_video(media: str | os.PathLike | bytes, config: VideoConfig = Vide
     )
 
 
+def open_media(media: str | os.PathLike | bytes, what: str):
+    """PyAV's container for a path or bytes; one FFmpeg cannot open is a Rejection naming `what`."""
+    try:
+        return av.open(io.BytesIO(media) if isinstance(media, bytes) else os.fspath(media), "r")
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise Rejection("probe", f"unreadable {what}: {short_error(err)}") from None
+
+
+class NoVideoStream(Rejection):
+    """The container holds no video stream (it may still be an audio-only file: see normalize_audio)."""
+
+
 def _transcode(container, video_in, audio_in, video_out, audio_out, config: VideoConfig) -> None:
-    """One demux pass feeding both encoders; stops reading at the first video frame past `max_duration_s`."""
+    """One demux pass feeding both encoders; stops reading at the first video frame past `max_duration_s`.
+
+    The first shown video frame sets the origin of both outputs' timelines."""
     streams = [video_in] + ([audio_in] if audio_in is not None else [])
-    for packet, frames in _decoded_packets(container, streams):
+    for packet, frames in decoded_packets(container, streams):
         is_video = packet.stream.index == video_in.index
         for frame in frames:
-            if frame.time is not None and frame.time > config.max_duration_s:
-                if is_video:
-                    return
-                continue
-            if is_video:
-                video_out.push(frame, config)
-            else:
+            if not is_video:
                 audio_out.push(frame)
+                continue
+            if video_out.origin_s is not None and frame.time is not None \
+                    and frame.time - video_out.origin_s > config.max_duration_s:
+                return
+            video_out.push(frame, config)
+            if audio_out is not None and audio_out.origin_s is None and video_out.origin_s is not None:
+                audio_out.set_origin(video_out.origin_s)
 
 
-def _decoded_packets(container, streams):
+def decoded_packets(container, streams, kind: str = "video"):
     """(packet, frames) pairs; a demux or decode failure is the input's fault, so a Rejection."""
     packets = container.demux(*streams)
     while True:
@@ -125,7 +145,7 @@ def _decoded_packets(container, streams):
         except StopIteration:
             return
         except av.FFmpegError as err:
-            raise Rejection("decode", f"corrupt video file data: {_short(err)}") from None
+            raise Rejection("decode", f"corrupt {kind} file data: {short_error(err)}") from None
         yield packet, frames
 
 
@@ -151,6 +171,8 @@ class _VideoEncoder:
         self.rate = rate
         self.gop_frames = config.gop_frames
         self.started = False
+        self.origin_s: float | None = None  # input presentation time of the first frame: output time 0
+        self._origin_pts = 0
         self.frames_written = 0
         self.width = self.height = 0
         self._buffer = io.BytesIO()
@@ -163,6 +185,9 @@ class _VideoEncoder:
             self._start(frame, config)
         if frame.pts is None:  # some containers leave timestamps out: the fps filter needs them
             return
+        if self.origin_s is None:
+            self.origin_s, self._origin_pts = float(frame.time), frame.pts
+        frame.pts -= self._origin_pts  # the first shown frame at output time 0
         self._graph.push(frame)
         self._drain()
 
@@ -199,7 +224,9 @@ class _VideoEncoder:
         for name, args in _ROTATION_FILTERS[rotation]:
             nodes.append(graph.add(name, args))
         nodes.append(graph.add("scale", f"{self.width}:{self.height}"))
-        nodes.append(graph.add("fps", f"fps={self.rate.numerator}/{self.rate.denominator}"))
+        # round=up: an input frame is on screen from its timestamp on, so output tick k shows the last
+        # input frame whose time is <= k / fps (round=near would show a frame up to half a tick early)
+        nodes.append(graph.add("fps", f"fps={self.rate.numerator}/{self.rate.denominator}:round=up"))
         nodes.append(graph.add("format", "yuv420p"))
         nodes.append(graph.add("buffersink"))
         graph.link_nodes(*nodes).configure()
@@ -218,34 +245,6 @@ class _VideoEncoder:
             self.frames_written += 1
 
 
-class _AudioEncoder:
-    """Resamples any audio track to mono s16 at one rate and encodes FLAC in memory."""
-
-    def __init__(self, sample_rate_hz: int):
-        self.sample_rate_hz = sample_rate_hz
-        self.samples_written = 0
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate_hz)
-        self._buffer = io.BytesIO()
-        self._container = av.open(self._buffer, "w", format="flac")
-        self._stream = self._container.add_stream("flac", rate=sample_rate_hz, layout="mono", format="s16")
-
-    def push(self, frame: av.AudioFrame | None) -> None:
-        for resampled in self._resampler.resample(frame):
-            resampled.pts = self.samples_written
-            resampled.time_base = Fraction(1, self.sample_rate_hz)
-            self.samples_written += resampled.samples
-            for packet in self._stream.encode(resampled):
-                self._container.mux(packet)
-
-    def finish(self) -> bytes | None:
-        """FLAC bytes, or None when the track held no samples (then the video has no audio)."""
-        self.push(None)
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
-        self._container.close()
-        return self._buffer.getvalue() if self.samples_written > 0 else None
-
-
-def _short(err: Exception) -> str:
+def short_error(err: Exception) -> str:
     text = getattr(err, "strerror", None) or str(err)
     return text.splitlines()[0][:200] if text else type(err).__name__

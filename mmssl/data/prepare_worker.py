@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass
 
 from mmssl.data.media_kind import SNIFF_BYTES, sniff_media_kind
+from mmssl.data.normalize_audio import normalize_audio
 from mmssl.data.normalize_image import ImageConfig, normalize_image
-from mmssl.data.normalize_video import VideoConfig, normalize_video
+from mmssl.data.normalize_video import NoVideoStream, VideoConfig, normalize_video
 from mmssl.data.rejection import Rejection
 from mmssl.data.sources import InputItem
 
@@ -63,7 +64,13 @@ def _normalize(item: InputItem, image_config: ImageConfig, video_config: VideoCo
         data = item.data if item.data is not None else _read_all(item.path, image_config.max_file_bytes)
         image = normalize_image(data, image_config)
         return {"jpg": image.jpeg}, {"modality": "image", "width": image.width, "height": image.height}
-    video = normalize_video(item.data if item.data is not None else item.path, video_config)
+    media = item.data if item.data is not None else item.path
+    if kind == "audio":
+        return _audio_only(media, video_config)
+    try:
+        video = normalize_video(media, video_config)
+    except NoVideoStream:  # an m4a, an Ogg or WebM with sound only
+        return _audio_only(media, video_config)
     members = {"mp4": video.mp4} | ({"flac": video.flac} if video.flac is not None else {})
     fields = {
         "modality": "video",
@@ -76,6 +83,13 @@ def _normalize(item: InputItem, image_config: ImageConfig, video_config: VideoCo
         "audio_sample_rate_hz": video.audio_sample_rate_hz,
     }
     return members, fields
+
+
+def _audio_only(media, video_config: VideoConfig) -> tuple[dict, dict]:
+    """A sound file: a `flac` member and no `mp4` (audio families use it, video families leave it out)."""
+    audio = normalize_audio(media, video_config)
+    return {"flac": audio.flac}, {"modality": "audio", "duration_s": audio.duration_s, "has_audio": True,
+                                  "audio_sample_rate_hz": audio.sample_rate_hz}
 
 
 def _read_head(path: str) -> bytes:

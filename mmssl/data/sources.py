@@ -19,6 +19,7 @@ from mmssl.data import yfcc
 
 VIDEO_EXTENSIONS = ("mp4", "webm", "mkv", "mov", "avi", "m4v", "mpg", "mpeg", "flv", "ts", "3gp", "wmv")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
+AUDIO_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "aac")
 DEFAULT_MAX_MEMBER_BYTES = 1 << 30  # a webdataset member larger than this is refused unread
 
 
@@ -161,7 +162,7 @@ def _sample_item(tar_path: str, key: str, members: dict[str, bytes], oversized: 
     source = _source_url(members) or f"{tar_path}:{key}"
     if oversized is not None:
         return InputItem(source=source, rejection=("read", oversized))
-    for ext in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+    for ext in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS + AUDIO_EXTENSIONS:
         if ext in members:
             return InputItem(source=source, data=members[ext])
     listed = ", ".join(sorted(members)) or "none"

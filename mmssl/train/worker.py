@@ -9,6 +9,7 @@ Workers write no run files: what the run directory records travels in the report
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -22,7 +23,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from mmssl.cluster.run_files import RECORDS_KEY
-from mmssl.memory.collectives import all_reduce_sum_
 from mmssl.objectives import METHODS
 from mmssl.pipelines.loader import build_loader
 from mmssl.train.checkpoint import LoadedCheckpoint, read_checkpoint, write_rank_files
@@ -64,6 +64,8 @@ def train_worker(config: dict) -> None:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and spec.train.bf16 else nullcontext()
     meter = StepMeter(world_size, spec.train.batch_size)
     batches = _endless(loader)
+    shared_bad = {sample.index for sample in loader.bad_samples}  # bad samples every rank knows of
+    listed_bad = set(shared_bad)  # bad samples already sent to the run's bad_samples.jsonl (by rank 0)
     pending_knn = None  # rank 0's latest held-out kNN, reported with the next metrics
     started = time.perf_counter()
     while step < total_steps:
@@ -88,8 +90,9 @@ def train_worker(config: dict) -> None:
             print(f"epoch {step // loader.batches_per_epoch}: held-out kNN top-1 {pending_knn:.3f}", flush=True)
         if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last or knn_due:
             epoch = step // loader.batches_per_epoch
+            _share_bad_samples(loader, world_size, shared_bad)  # before a checkpoint saves the loader's set
             metrics = dict(meter.summary(), **step_metrics, step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
-                           **_sample_counts(loader, device))
+                           **_sample_counts(loader))
             if last:
                 metrics["train_time_s"] = time.perf_counter() - started
                 if spec.train.precise_bn_batches:  # the last checkpoint carries statistics of its own weights
@@ -99,6 +102,9 @@ def train_worker(config: dict) -> None:
                 metrics["knn_top1"], pending_knn = pending_knn, None
             if rank == 0:
                 print(progress_line(step, total_steps, epoch, metrics, metrics["lr"]), flush=True)
+            if rank == 0 and (new_bad := [s for s in loader.bad_samples if s.index not in listed_bad]):
+                records["bad_samples"] = [dataclasses.asdict(sample) for sample in new_bad]
+                listed_bad.update(sample.index for sample in new_bad)
             if records:
                 metrics[RECORDS_KEY], records = records, {}
             if step % spec.train.checkpoint_every_steps == 0 or last:
@@ -140,9 +146,27 @@ def _quiet_ray_train_logs() -> None:
 
 
 def _endless(loader):
-    """Batches across epochs: the loader yields one epoch per iteration."""
+    """Batches across epochs: the loader yields one epoch per iteration (never none: that would spin forever)."""
     while True:
-        yield from loader
+        count = 0
+        for batch in loader:
+            count += 1
+            yield batch
+        if count == 0:
+            raise RuntimeError(f"epoch {loader.epoch} of the {loader.pipeline!r} loader on rank {loader.shard_id} yielded "
+                               f"no batch (batches per epoch: {loader.batches_per_epoch}); this is a bug, please report it")
+
+
+def _share_bad_samples(loader, world_size: int, shared: set[int]) -> None:
+    """Pool the samples each rank found bad since the last call, so no rank feeds them again (each loader
+    leaves them out from its next epoch). Called at the same steps on every rank: it is a collective."""
+    if world_size == 1:
+        return
+    new = [sample for sample in loader.bad_samples if sample.index not in shared]
+    gathered: list = [None] * world_size
+    torch.distributed.all_gather_object(gathered, new)
+    loader.add_bad_samples([sample for found in gathered for sample in found])
+    shared.update(sample.index for sample in loader.bad_samples)
 
 
 def _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, optimizer, loader) -> None:
@@ -154,11 +178,12 @@ def _report_with_checkpoint(metrics, step, epoch, world_size, rank, method, opti
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
-def _sample_counts(loader, device: torch.device) -> dict[str, int]:
-    """What the run feeds on: samples the pipeline can use, and those skipped so far on all ranks."""
-    skipped = torch.tensor([loader.samples_skipped], dtype=torch.int64, device=device)
-    return {"samples_used": loader.num_samples, "samples_skipped": int(all_reduce_sum_(skipped).item()),
-            "modality": loader.modality, **{f"dataset_{kind}_samples": n for kind, n in loader.dataset_modalities().items()}}
+def _sample_counts(loader) -> dict[str, int]:
+    """What the run feeds on: samples the pipeline can use, and those found bad so far on all ranks (the
+    ranks have just pooled their bad samples, so every rank's count is the run's)."""
+    return {"samples_used": loader.num_samples, "samples_skipped": loader.samples_skipped,
+            "modality": loader.modality, **{f"dataset_{kind}_samples": n for kind, n in loader.dataset_modalities().items()},
+            **{f"unused_{kind}_samples": n for kind, n in loader.unused_modalities().items()}}
 
 
 @contextmanager
