@@ -1,9 +1,12 @@
-"""Row ownership covers the bank exactly once, and initial rows do not depend on the split."""
+"""Row ownership covers the bank exactly once, and initial rows do not depend on the split or on the
+buffer they are built in."""
 
+import numpy as np
 import pytest
 import torch
 
-from mmssl.memory.bank_layout import INIT_BLOCK_ROWS, initial_rows, row_range
+from mmssl.memory.bank_layout import INIT_BLOCK_ROWS, fill_initial_rows, initial_rows, row_range
+from mmssl.memory.memory_bank import ShardedMemoryBank
 
 
 @pytest.mark.parametrize("num_rows,world_size", [(10, 1), (10, 3), (7, 7), (100_003, 4)])
@@ -29,3 +32,28 @@ def test_initial_rows_independent_of_split():
     assert torch.equal(torch.cat(pieces), whole)
     assert torch.allclose(whole.norm(dim=1), torch.ones(num_rows), atol=1e-6)
     assert not torch.equal(initial_rows(4, 0, 10, dim), whole[:10])  # the seed matters
+
+
+def _initial_rows_as_first_released(seed: int, start: int, stop: int, dim: int) -> torch.Tensor:
+    """The initial rows as mmssl made them before banks were built in place (whole shard in float32):
+    saved checkpoints and seeded runs hold these values, so they are pinned here, not recomputed."""
+    out = np.empty((stop - start, dim), dtype=np.float32)
+    for block in range(start // INIT_BLOCK_ROWS, (stop - 1) // INIT_BLOCK_ROWS + 1):
+        block_start = block * INIT_BLOCK_ROWS
+        values = np.random.default_rng([seed, block]).standard_normal((INIT_BLOCK_ROWS, dim), dtype=np.float32)
+        lo, hi = max(start, block_start), min(stop, block_start + INIT_BLOCK_ROWS)
+        piece = values[lo - block_start : hi - block_start]
+        out[lo - start : hi - start] = piece / np.maximum(np.linalg.norm(piece, axis=1, keepdims=True), 1e-12)
+    return torch.from_numpy(out)
+
+
+@pytest.mark.parametrize("dim", [3, 128])
+def test_block_built_rows_equal_the_first_release_bit_for_bit(dim):
+    num_rows = INIT_BLOCK_ROWS + 5  # rank 1 of 2 starts inside block 0 and ends inside block 1
+    expected = _initial_rows_as_first_released(21, 0, num_rows, dim)
+    for storage_dtype in ["float32", "float16"]:
+        for rank in range(2):
+            bank = ShardedMemoryBank(num_rows, dim, storage_dtype=storage_dtype, rank=rank, world_size=2, seed=21)
+            assert bank.rows.dtype == bank.storage_dtype
+            assert torch.equal(bank.rows, expected[bank.row_start : bank.row_stop].to(bank.storage_dtype))
+    assert torch.equal(fill_initial_rows(torch.empty(9, dim), 21, INIT_BLOCK_ROWS - 4), expected[-9:])

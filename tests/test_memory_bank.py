@@ -1,10 +1,15 @@
 """The sharded bank: EMA semantics, lookups, equality with a replicated bank on 2-3 gloo ranks,
-and save/restore onto a different world size."""
+save/restore onto a different world size, and the host memory that building and restoring take."""
+
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from mmssl.memory.bank_layout import INIT_BLOCK_ROWS
 from mmssl.memory.memory_bank import ShardedMemoryBank
 
 NUM_ROWS, DIM, SEED = 103, 16, 11
@@ -127,3 +132,42 @@ def test_restore_onto_one_rank_needs_every_shard():
     assert torch.equal(whole.rows, ShardedMemoryBank(NUM_ROWS, DIM, seed=SEED).rows)
     with pytest.raises(ValueError, match="do not cover row"):
         whole.load_states([shards[0].state()])
+
+
+# Run in a fresh process so the peak is this bank's alone: prints the peak resident growth (bytes) of
+# building a float16 bank, and of building one and restoring it from the first's checkpoint file.
+PEAK_GROWTH_SCRIPT = """
+import json, sys, tempfile
+from pathlib import Path
+from mmssl.bench.resident_memory import peak_resident_bytes, reset_peak_resident, resident_bytes
+from mmssl.memory import bank_files
+from mmssl.memory.memory_bank import ShardedMemoryBank
+
+num_rows, dim = int(sys.argv[1]), int(sys.argv[2])
+ShardedMemoryBank(2, dim, storage_dtype="float16")  # first-use allocations happen before the measurement
+reset_peak_resident(); before = resident_bytes()
+bank = ShardedMemoryBank(num_rows, dim, storage_dtype="float16", seed=5)
+build = peak_resident_bytes() - before
+with tempfile.TemporaryDirectory() as directory:
+    saved = bank_files.save_bank_rows({"bank": bank.state()}, Path(directory))
+    saved = bank_files.open_bank_rows(saved, Path(directory))["bank"]
+    del bank
+    reset_peak_resident(); before = resident_bytes()
+    bank = ShardedMemoryBank(num_rows, dim, storage_dtype="float16", seed=6)
+    bank.load_states([saved])
+    resume = peak_resident_bytes() - before
+    restored = bool((bank.rows == saved["rows"][:]).all())
+print(json.dumps({"build": build, "resume": resume, "restored": restored}))
+"""
+
+
+def test_building_and_restoring_a_bank_hold_one_block_beside_the_shard():
+    num_rows, dim = 1 << 20, 32  # a 64 MB float16 shard; the old float32 detour peaked at 3x that
+    shard_bytes, block_bytes = num_rows * dim * 2, INIT_BLOCK_ROWS * dim * 4  # one float32 block: 8 MB
+    run = subprocess.run([sys.executable, "-c", PEAK_GROWTH_SCRIPT, str(num_rows), str(dim)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    growth = json.loads(run.stdout)
+    assert growth["restored"]
+    for phase in ("build", "resume"):
+        assert 0.95 * shard_bytes < growth[phase] < 1.1 * shard_bytes + block_bytes, (phase, growth)

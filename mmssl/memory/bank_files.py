@@ -1,10 +1,14 @@
-"""A bank shard's rows on disk: one .npy file per saved rank and bank, read memory-mapped, opened only if needed.
+"""A bank shard's rows on disk: one .npy file per saved rank and bank, read a slice at a time, opened only if needed.
 
 At YFCC scale the bank is 51 GB (100M x 128 float32), so a restore must not read it whole on every
 rank. A checkpoint keeps each rank's rows in a .npy file beside its small method state, which names
 that file in place of the rows. On restore the name becomes a `SavedRows`, which opens its file
-(memory-mapped) only when sliced: a new rank slices only the saved shards whose row range overlaps
-its own rows, so it opens only those files and reads only the pages of the rows it keeps.
+only when sliced: a new rank slices only the saved shards whose row range overlaps its own rows, so
+it opens only those files and reads only the rows it keeps.
+
+Slices are read with positioned reads, not through a memory map: the pages of a mapped file count in
+the process's resident memory as long as the map lives, so restoring a 2.56 GB shard through one
+grew a rank's peak by 2.56 GB beyond the bank itself. A read copies just the slice.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ class SavedRows:
 
     def __init__(self, path: Path, row_start: int, row_stop: int, dim: int):
         self.path, self.row_start, self.row_stop, self.dim = Path(path), row_start, row_stop, dim
-        self._mapped: np.ndarray | None = None
+        self._layout: tuple[np.dtype, int] | None = None  # (row dtype, byte offset of row 0), once checked
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -40,24 +44,47 @@ class SavedRows:
         return self.shape[0]
 
     def __getitem__(self, rows: slice) -> torch.Tensor:
-        """A copy of the rows `rows` (float16 or float32, as saved); only their pages are read."""
-        return torch.from_numpy(np.array(self._open()[rows]))
+        """A copy of the rows `rows` (float16 or float32, as saved), read from the file and nothing more."""
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError(f"{self!r} reads contiguous row slices only, not step {step}")
+        dtype, data_offset = self._open()
+        count = max(stop - start, 0) * self.dim
+        with open(self.path, "rb") as file:
+            values = np.fromfile(file, dtype=dtype, count=count, offset=data_offset + start * self.dim * dtype.itemsize)
+        if values.size != count:
+            raise ValueError(f"{self.path} ends before row {stop} of its {len(self)}: the checkpoint is damaged or "
+                             "incomplete; resume from an earlier checkpoint")
+        return torch.from_numpy(values.reshape(-1, self.dim))
 
     def __repr__(self) -> str:
         return f"SavedRows({str(self.path)!r}, rows {self.row_start}..{self.row_stop})"
 
-    def _open(self) -> np.ndarray:
-        if self._mapped is None:
+    def _open(self) -> tuple[np.dtype, int]:
+        if self._layout is None:
             try:
-                mapped = np.load(self.path, mmap_mode="r")
+                shape, dtype, data_offset = read_npy_header(self.path)
             except (OSError, ValueError) as error:
                 raise ValueError(f"cannot read the memory-bank rows in {self.path} ({error}): the checkpoint is damaged "
                                  "or incomplete; resume from an earlier checkpoint") from None
-            if mapped.shape != self.shape:
-                raise ValueError(f"{self.path} holds rows of shape {mapped.shape}, its checkpoint says {self.shape}: "
+            if shape != self.shape:
+                raise ValueError(f"{self.path} holds rows of shape {shape}, its checkpoint says {self.shape}: "
                                  "the checkpoint is damaged; resume from an earlier checkpoint")
-            self._mapped = mapped
-        return self._mapped
+            self._layout = dtype, data_offset
+        return self._layout
+
+
+def read_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, byte offset of the data) of the C-ordered float16/float32 array `np.save` wrote at `path`."""
+    with open(path, "rb") as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(file)
+        data_offset = file.tell()
+    if fortran_order or dtype not in (np.dtype("<f2"), np.dtype("<f4")):
+        raise ValueError(f"it holds a {'Fortran-ordered ' if fortran_order else ''}{dtype} array, not the "
+                         "C-ordered float16 or float32 rows mmssl saves")
+    return shape, dtype, data_offset
 
 
 def save_bank_rows(state: dict, directory: Path, prefix: str = "") -> dict:

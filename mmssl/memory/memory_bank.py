@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import torch
 
-from mmssl.memory.bank_layout import initial_rows, row_range
+from mmssl.memory.bank_layout import fill_initial_rows, row_range
 from mmssl.memory.collectives import all_gather_cat, all_gather_sizes, all_reduce_sum_, world_rank_and_size
 from mmssl.memory.negatives import sample_negatives
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-LOAD_CHUNK_ROWS = 1 << 20  # rows copied at a time when restoring (512 MB at d=128 in float32)
+LOAD_CHUNK_ROWS = 1 << 16  # rows copied at a time when restoring (32 MB at d=128 in float32)
 
 
 class ShardedMemoryBank:
@@ -58,7 +58,9 @@ class ShardedMemoryBank:
         self.device = torch.device(device)
         self.storage_dtype = STORAGE_DTYPES[storage_dtype]
         self.row_start, self.row_stop = row_range(num_rows, rank, world_size)
-        self.rows = initial_rows(seed, self.row_start, self.row_stop, dim).to(self.device, self.storage_dtype)
+        # built in place at its storage dtype on its device: host memory holds one float32 block, not the shard
+        shard = torch.empty((self.row_stop - self.row_start, dim), dtype=self.storage_dtype, device=self.device)
+        self.rows = fill_initial_rows(shard, seed, self.row_start)
         self.draws = 0  # negative draws so far: the sampling RNG's counter
 
     def lookup(self, indices: torch.Tensor, num_negatives: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +121,7 @@ class ShardedMemoryBank:
         """Restore from every saved rank's `state()`, whatever world size saved them.
 
         A state's rows may be a tensor or a `bank_files.SavedRows` (a checkpoint's file, read on demand);
-        rows are copied in chunks, so restoring needs no second buffer the size of this rank's shard."""
+        rows are copied LOAD_CHUNK_ROWS at a time and cast in place, so restoring holds one chunk beside the shard."""
         for state in states:
             if (state["num_rows"], state["dim"]) != (self.num_rows, self.dim):
                 raise ValueError(
@@ -133,7 +135,7 @@ class ShardedMemoryBank:
             for start in range(lo, hi, LOAD_CHUNK_ROWS):
                 stop = min(hi, start + LOAD_CHUNK_ROWS)
                 source = state["rows"][start - state["row_start"] : stop - state["row_start"]]
-                self.rows[start - self.row_start : stop - self.row_start] = source.to(self.device, self.storage_dtype)
+                self.rows[start - self.row_start : stop - self.row_start].copy_(source)
             if lo < hi:
                 covered[lo - self.row_start : hi - self.row_start] = True
         if not covered.all():
