@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmssl.data.permutations import MAX_ENUMERATED_TILES, load_permutations
+from mmssl.data.permutations import MAX_ENUMERATED_TILES, check_method, load_permutations
 from mmssl.pipelines import ops
 
 JIGSAW_OUTPUTS = ("tiles", "perm", "label")
@@ -24,7 +24,9 @@ JIGSAW_OUTPUTS = ("tiles", "perm", "label")
 
 @dataclass(frozen=True)
 class TileConfig:
-    """How tiles are cut and augmented. `permutations`: K for a Hamming set, None for all n!."""
+    """How tiles are cut and augmented. `permutations`: K for a Hamming set, None for all n!.
+    `permutation_method`: how the set is chosen, "max_avg" (the paper's) or "max_min" (see
+    mmssl/data/permutations.py)."""
 
     tile_crop_px: int = 255
     tile_crop_scale: tuple[float, float] = (0.6, 1.0)
@@ -35,9 +37,11 @@ class TileConfig:
     tile_color: ops.ColorJitter = field(default_factory=ops.ColorJitter)
     permutations: int | None = None
     permutation_seed: int = 0
+    permutation_method: str = "max_min"
 
     def __post_init__(self):
         object.__setattr__(self, "tile_crop_scale", ops.check_scale("tile_crop_scale", self.tile_crop_scale))
+        check_method(self.permutation_method)
         if self.tile_grid < 2 or self.tile_crop_px % self.tile_grid:
             raise ValueError(
                 f"tile_crop_px ({self.tile_crop_px}) must split evenly into tile_grid ({self.tile_grid} >= 2) cells"
@@ -60,7 +64,7 @@ class TileConfig:
     def permutation_set(self) -> np.ndarray | None:
         if self.permutations is None:
             return None
-        return load_permutations(self.permutations, self.num_tiles, self.permutation_seed)
+        return load_permutations(self.permutations, self.num_tiles, self.permutation_seed, self.permutation_method)
 
 
 @dataclass(frozen=True)

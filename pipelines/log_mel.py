@@ -6,6 +6,10 @@ prepared member is mono FLAC because DALI cannot decode AAC), resamples it to `s
 cuts the window (silence past the end of the audio), applies a random gain when augmenting, then
 spectrogram, mel filter bank and decibels on the GPU when the pipeline is on the GPU.
 
+Each frame is weighted by DALI's default window, a Hann window shifted by half a sample
+(`shifted_hann_window`: symmetric about the frame's centre, no zero at either end), not torch's
+periodic Hann (which starts at zero); a baseline that means to compute the same log-mel uses it.
+
 The decibels are 10*log10 of mel power against a fixed reference of 1.0 (a full-scale sine gives
 about +15 dB in its band), floored at -80 dB: never normalised per window, so loudness differences
 between windows survive. Windows are centred: frame k covers the time
@@ -63,6 +67,11 @@ class AudioOptions:
     @property
     def hop_samples(self) -> int:
         return round(self.hop_ms * self.sample_rate_hz / 1000)
+
+
+def shifted_hann_window(length: int) -> np.ndarray:
+    """DALI's default spectrogram window, float64: w[n] = 0.5 - 0.5 cos(2 pi (n + 0.5) / length)."""
+    return 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(length) + 0.5) / length)
 
 
 def read_audio_info(flac: bytes) -> AudioInfo:

@@ -35,7 +35,7 @@ from mmssl.pipelines.av_pairs import plan_audio
 from mmssl.pipelines.clips import plan_clip
 from mmssl.pipelines.feeds import FeedRequest, SampleRejected
 from mmssl.pipelines.loader import FAMILIES, eligible_rows, make_config
-from mmssl.pipelines.log_mel import DB_FLOOR, AudioOptions, start_sample
+from mmssl.pipelines.log_mel import DB_FLOOR, AudioOptions, shifted_hann_window, start_sample
 from mmssl.pipelines.ops import ASPECT_RATIO, IMAGENET_MEAN, IMAGENET_STD
 from mmssl.pipelines.sample_source import SampleSource
 from mmssl.pipelines.temporal import plan_temporal
@@ -87,9 +87,15 @@ def decode_flac(flac: bytes, sample_rate_hz: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(chunks))
 
 
+def dali_window(length: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """DALI's half-sample-shifted Hann as a torchaudio `window_fn` (torch's periodic Hann is up to 0.87 dB off)."""
+    return torch.from_numpy(shifted_hann_window(length)).to(dtype)
+
+
 class LogMel:
-    """[1, n_mels, n_frames] log-mel in dB of a window, as log_mel.py: centred Hann windows, Slaney
-    mel filters, 10*log10(power) against 1.0 floored at DB_FLOOR (never normalised per window)."""
+    """[1, n_mels, n_frames] log-mel in dB of a window, as log_mel.py: centred frames weighted by DALI's
+    shifted Hann, Slaney mel filters, 10*log10(power) against 1.0 floored at DB_FLOOR (never
+    normalised per window)."""
 
     def __init__(self, options: AudioOptions):
         window_length = round(options.window_ms * options.sample_rate_hz / 1000)
@@ -97,7 +103,7 @@ class LogMel:
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=options.sample_rate_hz, n_fft=1 << (window_length - 1).bit_length(), win_length=window_length,
             hop_length=options.hop_samples, f_max=options.sample_rate_hz / 2, n_mels=options.n_mels, power=2.0,
-            center=True, norm="slaney", mel_scale="slaney")
+            center=True, norm="slaney", mel_scale="slaney", window_fn=dali_window)
         self.decibels = torchaudio.transforms.AmplitudeToDB(stype="power")
 
     def __call__(self, samples: torch.Tensor, start: int) -> torch.Tensor:

@@ -7,6 +7,9 @@ Each held-out sample votes among its k most cosine-similar training samples, eac
 exp(similarity / temperature). Features: the network's globally pooled output (images: centre crop;
 videos: the middle clip; --modality audio: the audio network). Prints top-1 for the run's trained
 network and, with --compare-random-init, for the same network at initialisation.
+
+Defaults k = 20 and T = 0.07 are DINO's (eval_knn.py). NPID's own code (lemniscate.pytorch) votes
+with k = 200 at T = 0.07: use --k 200 to compare with its figures (docs/paper_fidelity.md).
 """
 
 from __future__ import annotations

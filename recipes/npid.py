@@ -1,6 +1,10 @@
 """NPID, instance discrimination with a memory bank (Wu et al., 2018): NCE over 4096 negatives,
 tau 0.07, memory EMA 0.5, 128-d, lr 0.03 at batch 256. PIRL with lambda = 0 and no tiles.
 
+The loss has lemniscate.pytorch's scale (NCE averaged over the batch), so its lr carries over.
+Its kNN votes with k = 200; mmssl's kNN defaults to DINO's k = 20. Pass `--k 200` to
+mmssl.recipes.knn to compare with NPID's kNN figures (docs/paper_fidelity.md).
+
     python -m mmssl.recipes.npid                        # embedded default (laptop, CPU)
     python -m mmssl.recipes.npid --data DIR --address auto --num-workers 8 --gpu
 """

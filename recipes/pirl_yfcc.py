@@ -4,6 +4,12 @@ Paper defaults: ResNet-50, 128-d embeddings, NCE with a memory bank (tau 0.07, l
 32000 negatives, EMA 0.5), Jigsaw transform (255 crop, 3x3 cells, 64 px tiles), SGD momentum 0.9,
 weight decay 1e-4, lr 0.12 at batch 1024 (32 per GPU), cosine schedule.
 
+NCE normaliser: `nce_normalizer="vissl_shared"` (PIRLConfig's default): one Z, estimated from the
+tile term on the first step, serves both terms, as in VISSL, the authors' released code. So a
+paper-setting run is comparable with theirs. `--set method.nce_normalizer=per_term` gives each term
+its own Z. The loss's scale (0.5 x tiles + 0.5 x image, NCE averaged over the batch) is VISSL's, so
+its lr carries over. See docs/paper_fidelity.md.
+
     python -m mmssl.recipes.pirl_yfcc                         # embedded default (laptop, CPU)
     python -m mmssl.recipes.pirl_yfcc --data DIR --address auto --num-workers 32 --gpu
     python -m mmssl.recipes.pirl_yfcc --data DIR --set pipeline=pirl_rotation   # Jigsaw+Rotation transform

@@ -1,6 +1,12 @@
 """SimCLR (Chen et al., 2020): NT-Xent between two augmented views, with negatives from every rank,
 an MLP projection head, colour distortion and Gaussian blur. SGD here (the paper uses LARS).
 
+Porting settings: the loss is the paper's, the mean over both directions. google-research/simclr
+returns their sum, twice this loss. An SGD lr taken from that code must be doubled here, and its
+weight decay halved, for the same step. lr 0.3 x B/256 and weight decay 1e-6 below are the paper's
+LARS values, kept as SGD's starting point: they do not reproduce a LARS run. See
+docs/paper_fidelity.md.
+
     python -m mmssl.recipes.simclr                      # embedded default (laptop, CPU)
     python -m mmssl.recipes.simclr --data DIR --address auto --num-workers 32 --gpu
 """

@@ -1,4 +1,5 @@
-"""Helpers for the models / objectives / memory-bank tests: running a function on several gloo ranks."""
+"""Helpers for the models / objectives / memory-bank tests: running a function on several gloo ranks, and
+float64 references of the contrastive losses' formulas."""
 
 from __future__ import annotations
 
@@ -48,3 +49,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """[len(a), len(b)] cosine similarities."""
+    return (a @ b.T) / (a.norm(dim=1)[:, None] * b.norm(dim=1)[None])
+
+
+def reference_nce(query, positive, negatives, tau, z, num_data):
+    """The formula, literally: h = (e^{s/tau} / Z) / (e^{s/tau} / Z + N / |D|)."""
+    query, positive, negatives = query.double(), positive.double(), negatives.double()
+    noise = negatives.shape[0] / num_data
+    p_pos = torch.exp(torch.diagonal(cosine(query, positive)) / tau) / z
+    p_neg = torch.exp(cosine(query, negatives) / tau) / z
+    h_pos, h_neg = p_pos / (p_pos + noise), p_neg / (p_neg + noise)
+    return -(torch.log(h_pos) + torch.log(1 - h_neg).sum(1)).mean()
+
+
+def reference_normalizer(query, positive, negatives, tau, num_data):
+    """NPID's Z, literally: |D| times the mean of e^{s/tau} over every (query, key) score of the batch."""
+    query, positive, negatives = query.double(), positive.double(), negatives.double()
+    scores = torch.cat([torch.diagonal(cosine(query, positive))[:, None], cosine(query, negatives)], dim=1)
+    return num_data * torch.exp(scores / tau).mean()
+
+
+def reference_info_nce(query, positive, negatives, tau):
+    query, positive, negatives = query.double(), positive.double(), negatives.double()
+    e_pos = torch.exp(torch.diagonal(cosine(query, positive)) / tau)
+    e_neg = torch.exp(cosine(query, negatives) / tau).sum(1)
+    return -torch.log(e_pos / (e_pos + e_neg)).mean()

@@ -36,3 +36,25 @@ def test_normalizer_is_mean_over_ranks(gloo_ranks, tmp_path):
 def test_bad_loss_form():
     with pytest.raises(ValueError, match="loss_form"):
         MemoryContrast(50, 8, rank=0, world_size=1, seed=0, **{**SETTINGS, "loss_form": "hinge"})
+
+
+def test_vissl_shared_estimates_one_z_from_the_first_term():
+    contrast = MemoryContrast(50, 8, rank=0, world_size=1, seed=2, nce_normalizer="vissl_shared", **SETTINGS)
+    generator = torch.Generator().manual_seed(3)
+    first, second = torch.randn(3, 8, generator=generator), torch.randn(3, 8, generator=generator)
+    rows = torch.tensor([1, 2, 3])
+    contrast.losses(rows, {"first": first, "second": second})
+    memory, negatives = ShardedMemoryBank(50, 8, seed=2).lookup(rows, 20)
+    log_z_first, log_z_second = (estimate_log_normalizer(q, memory, negatives, 0.1, 50) for q in (first, second))
+    assert contrast.log_normalizers == {"all_terms": pytest.approx(log_z_first, rel=1e-9)}
+    assert abs(log_z_first - log_z_second) > 0.01  # the second term's own Z would have been another
+
+
+def test_restoring_under_the_other_normalizer_is_refused():
+    saved = MemoryContrast(50, 8, rank=0, world_size=1, seed=2, nce_normalizer="per_term", **SETTINGS)
+    saved.losses(torch.tensor([0, 1]), {"a": torch.randn(2, 8), "b": torch.randn(2, 8)})
+    restored = MemoryContrast(50, 8, rank=0, world_size=1, seed=2, nce_normalizer="vissl_shared", **SETTINGS)
+    with pytest.raises(ValueError, match="resume with the one it used"):
+        restored.load_states([saved.state()])
+    with pytest.raises(ValueError, match="nce_normalizer 'first'"):
+        MemoryContrast(50, 8, rank=0, world_size=1, seed=0, nce_normalizer="first", **SETTINGS)

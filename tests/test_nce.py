@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fixtures_learning import reference_info_nce, reference_nce, reference_normalizer
 from mmssl.objectives.nce import estimate_log_normalizer, info_nce_loss, nce_loss
 
 
@@ -13,27 +14,6 @@ def _inputs(batch=6, negatives=50, dim=16, dtype=torch.float32, seed=0):
     generator = torch.Generator().manual_seed(seed)
     make = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64).to(dtype)
     return make(batch, dim), make(batch, dim), make(negatives, dim)
-
-
-def _cosine(a, b):
-    return (a @ b.T) / (a.norm(dim=1)[:, None] * b.norm(dim=1)[None])
-
-
-def reference_nce(query, positive, negatives, tau, z, num_data):
-    """The formula, literally: h = (e^{s/tau} / Z) / (e^{s/tau} / Z + N / |D|)."""
-    query, positive, negatives = query.double(), positive.double(), negatives.double()
-    noise = negatives.shape[0] / num_data
-    p_pos = torch.exp(torch.diagonal(_cosine(query, positive)) / tau) / z
-    p_neg = torch.exp(_cosine(query, negatives) / tau) / z
-    h_pos, h_neg = p_pos / (p_pos + noise), p_neg / (p_neg + noise)
-    return -(torch.log(h_pos) + torch.log(1 - h_neg).sum(1)).mean()
-
-
-def reference_info_nce(query, positive, negatives, tau):
-    query, positive, negatives = query.double(), positive.double(), negatives.double()
-    e_pos = torch.exp(torch.diagonal(_cosine(query, positive)) / tau)
-    e_neg = torch.exp(_cosine(query, negatives) / tau).sum(1)
-    return -torch.log(e_pos / (e_pos + e_neg)).mean()
 
 
 @pytest.mark.parametrize("num_data", [1000, 10**8])
@@ -56,9 +36,8 @@ def test_info_nce_matches_float64_reference():
 def test_log_normalizer_is_mean_exp_times_data_size():
     query, positive, negatives = _inputs(seed=2)
     log_z = estimate_log_normalizer(query, positive, negatives, 0.07, 5000)
-    all_exp = torch.cat([torch.exp(torch.diagonal(_cosine(query.double(), positive.double())) / 0.07)[:, None],
-                         torch.exp(_cosine(query.double(), negatives.double()) / 0.07)], dim=1)
-    assert math.isclose(log_z, math.log(5000 * all_exp.mean().item()), rel_tol=1e-6)
+    expected = reference_normalizer(query, positive, negatives, 0.07, 5000)
+    assert math.isclose(log_z, math.log(expected.item()), rel_tol=1e-6)
 
 
 def test_gradients():

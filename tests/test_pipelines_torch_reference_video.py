@@ -81,8 +81,11 @@ def test_same_plan_names_and_shapes_as_dali(videos, pipeline, options):
     for name in ("index", "row", "frame_times_s", "audio_start_s", "match", "audio_index", "offset_s"):
         if name in dali:
             assert torch.allclose(dali[name].double(), reference[name].double(), atol=1e-6), name
-    if pipeline == "av_pairs":  # unaugmented: the log-mels of the same windows agree (up to resampler and FFT details)
-        assert (dali["audio"] - reference["audio"]).abs().mean() < 0.5
+    if pipeline == "av_pairs":  # unaugmented: the log-mels of the same windows agree to float32 rounding
+        difference_db = (dali["audio"] - reference["audio"]).abs()
+        audible = dali["audio"] > -60  # near the -80 dB floor, float32 rounding of tiny powers shows more
+        assert difference_db[audible].max() < 3e-3  # 1.5e-3 measured; 0.87 with torch's periodic Hann
+        assert difference_db.max() < 0.03 and difference_db.mean() < 3e-4  # 0.014 and 1.2e-4 measured
         for clip, times in zip(reference["video"], reference["frame_times_s"]):
             assert clip_numbers(clip, 64) == [round(t * FPS) for t in times.tolist()]
 

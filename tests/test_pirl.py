@@ -1,5 +1,6 @@
-"""PIRL: the loss is lambda * NCE(m, g) + (1 - lambda) * NCE(m, f) on the bank's rows, the bank gets
-the EMA of f, the tile head sees the shuffled order, and the state survives a checkpoint."""
+"""PIRL: the loss is lambda * NCE(m, g) + (1 - lambda) * NCE(m, f) on the bank's rows (Z per term, or
+VISSL's one Z from the tile term), the bank gets the EMA of f, the tile head sees the shuffled order,
+and the state survives a checkpoint."""
 
 import dataclasses
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fixtures_learning import reference_info_nce, reference_nce, reference_normalizer
 from mmssl.memory.memory_bank import ShardedMemoryBank
-from mmssl.objectives.nce import estimate_log_normalizer, info_nce_loss, nce_loss
 from mmssl.objectives.pirl import PIRL, PIRLConfig
 
 NUM_SAMPLES = 40
@@ -26,9 +27,10 @@ def batch():
     }
 
 
-@pytest.mark.parametrize("loss_form", ["nce", "softmax"])
-def test_loss_is_weighted_sum_over_bank_rows(loss_form, batch, one_thread):
-    config = dataclasses.replace(SMALL, loss_form=loss_form)
+@pytest.mark.parametrize("loss_form, nce_normalizer", [("nce", "per_term"), ("nce", "vissl_shared"),
+                                                        ("softmax", "vissl_shared")])
+def test_loss_is_weighted_sum_over_bank_rows(loss_form, nce_normalizer, batch, one_thread):
+    config = dataclasses.replace(SMALL, loss_form=loss_form, nce_normalizer=nce_normalizer)
     method = PIRL(config, NUM_SAMPLES, seed=7)
     with torch.no_grad():
         image_embedding, tile_embedding = method.model(batch["image"], batch["tiles"])
@@ -37,27 +39,32 @@ def test_loss_is_weighted_sum_over_bank_rows(loss_form, batch, one_thread):
 
     loss, metrics = method.training_step(method.model, batch)
 
-    def term(query):
+    def term(query, z_query):  # float64; Z estimated from z_query's scores
         if loss_form == "softmax":
-            return info_nce_loss(query, memory, negatives, 0.07)
-        log_z = estimate_log_normalizer(query, memory, negatives, 0.07, NUM_SAMPLES)
-        return nce_loss(query, memory, negatives, 0.07, log_z, NUM_SAMPLES)
+            return reference_info_nce(query, memory, negatives, 0.07)
+        z = reference_normalizer(z_query, memory, negatives, 0.07, NUM_SAMPLES)
+        return reference_nce(query, memory, negatives, 0.07, z, NUM_SAMPLES)
 
-    expected = 0.3 * term(tile_embedding) + 0.7 * term(image_embedding)
-    assert torch.allclose(loss.detach(), expected, rtol=1e-5)
+    image_z_from = tile_embedding if nce_normalizer == "vissl_shared" else image_embedding
+    expected = 0.3 * term(tile_embedding, tile_embedding) + 0.7 * term(image_embedding, image_z_from)
+    assert abs(loss.detach().double() - expected) / expected < 1e-5
     assert metrics["loss"] == pytest.approx(expected.item(), rel=1e-5)
+    if loss_form == "nce":  # and not the other normalizer's image term
+        other = term(image_embedding, image_embedding if nce_normalizer == "vissl_shared" else tile_embedding)
+        assert abs(metrics["loss_image"] - other.item()) > 1e-3 * other.item()
     twin_bank.update(batch["row"], F.normalize(image_embedding, dim=1))
     assert torch.allclose(method.contrast.bank.rows, twin_bank.rows, atol=1e-6)
     loss.backward()
     assert method.model.tile_head.combine.weight.grad.abs().sum() > 0
 
 
-def test_normalizer_fixed_after_first_step(batch, one_thread):
-    method = PIRL(SMALL, NUM_SAMPLES)
+@pytest.mark.parametrize("nce_normalizer, estimated", [("per_term", {"tiles", "image"}), ("vissl_shared", {"all_terms"})])
+def test_normalizer_fixed_after_first_step(nce_normalizer, estimated, batch, one_thread):
+    method = PIRL(dataclasses.replace(SMALL, nce_normalizer=nce_normalizer), NUM_SAMPLES)
     method.training_step(method.model, batch)
     first = dict(method.contrast.log_normalizers)
     method.training_step(method.model, batch)
-    assert method.contrast.log_normalizers == first and set(first) == {"tiles", "image"}
+    assert method.contrast.log_normalizers == first and set(first) == estimated
 
 
 def test_tile_embedding_depends_on_order(batch, one_thread):
@@ -89,6 +96,8 @@ def test_bad_config_and_batch():
         PIRLConfig(loss_form="triplet")
     with pytest.raises(ValueError, match="lambda"):
         PIRLConfig(loss_weight=1.5)
+    with pytest.raises(ValueError, match="nce_normalizer 'vissl'.*per_term"):
+        PIRLConfig(nce_normalizer="vissl")
     method = PIRL(SMALL, NUM_SAMPLES)
     with pytest.raises(KeyError, match="tiles"):
         method.training_step(method.model, {"image": torch.zeros(1, 3, 64, 64), "row": torch.tensor([0])})

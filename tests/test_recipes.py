@@ -46,9 +46,18 @@ def test_pirl_defaults_are_the_papers():
     method = config.method
     assert (method.backbone, method.embed_dim, method.temperature, method.loss_weight) == ("resnet50", 128, 0.07, 0.5)
     assert (method.memory_momentum, method.num_negatives, method.loss_form) == (0.5, 32000, "nce")
+    assert method.nce_normalizer == "vissl_shared"  # one Z from the tile term, as the authors' code
     assert (config.optim.momentum, config.optim.weight_decay) == (0.9, 1e-4)
     tiles = make_config(config.pipeline, config.pipeline_options)
     assert (tiles.image_size, tiles.tile_crop_px, tiles.tile_grid, tiles.tile_px) == (224, 255, 3, 64)
+
+
+def test_jigsaw_runs_with_data_use_the_papers_permutation_rule():
+    recipe = importlib.import_module("mmssl.recipes.jigsaw")
+    full = make_config(recipe.full_config().pipeline, recipe.full_config().pipeline_options)
+    embedded = make_config(recipe.embedded_config().pipeline, recipe.embedded_config().pipeline_options)
+    assert (full.permutations, full.permutation_method) == (1000, "max_avg")  # Noroozi & Favaro's Algorithm 1
+    assert (embedded.permutations, embedded.permutation_method) == (100, "max_min")  # what it always trained on
 
 
 def test_command_line_flags_and_overrides():

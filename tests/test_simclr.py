@@ -25,6 +25,29 @@ def test_matches_float64_reference():
     assert abs(loss.double() - expected) / expected < 1e-5
 
 
+def reference_google_research_loss(view_0, view_1, tau):
+    """google-research/simclr's add_contrastive_loss in float64: the mean loss of view 0's anchors over
+    [logits_ab, logits_aa] (self masked) PLUS that of view 1's anchors: a sum of the two directions."""
+    a, b = (v.double() / v.double().norm(dim=1, keepdim=True) for v in (view_0, view_1))
+    n = a.shape[0]
+    self_mask = torch.eye(n, dtype=torch.bool)
+
+    def direction(anchor, other):
+        logits = torch.cat([anchor @ other.T, (anchor @ anchor.T).masked_fill(self_mask, float("-inf"))], 1) / tau
+        return -torch.log_softmax(logits, dim=1)[torch.arange(n), torch.arange(n)].mean()
+
+    return direction(a, b) + direction(b, a)
+
+
+def test_google_research_simclr_loss_is_twice_this_one():
+    """The paper's loss is the mean over both directions (this one); the reference TF code returns the
+    sum, so its gradients are twice these: an SGD lr ported from it is doubled (docs/paper_fidelity.md)."""
+    view_0, view_1 = torch.randn(6, 8), torch.randn(6, 8)
+    loss = nt_xent_loss(view_0, view_1, view_0, view_1, 0, 0.1)
+    google = reference_google_research_loss(view_0, view_1, 0.1)
+    assert abs(2 * loss.double() - google) / google < 1e-5
+
+
 def test_gradients():
     view_0, view_1 = torch.randn(3, 4, dtype=torch.float64, requires_grad=True), torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: nt_xent_loss(a, b, a, b, 0, 0.5), (view_0, view_1))

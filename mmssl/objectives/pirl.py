@@ -16,13 +16,19 @@ from mmssl.models.embedding import pooled_features, unwrap
 from mmssl.models.heads import HEAD_KINDS, TileSetHead, projection_head
 from mmssl.models.image_backbone import IMAGE_BACKBONES, ImageBackbone
 from mmssl.objectives.batch import require_keys
-from mmssl.objectives.memory_contrast import LOSS_FORMS, MemoryContrast
+from mmssl.objectives.memory_contrast import LOSS_FORMS, NCE_NORMALIZERS, MemoryContrast
 from mmssl.objectives.method_parts import seeded_network
 
 
 @dataclass
 class PIRLConfig:
-    """Paper defaults (ResNet-50, 128-d, tau 0.07, lambda 0.5, 32000 negatives, NCE form)."""
+    """Paper defaults (ResNet-50, 128-d, tau 0.07, lambda 0.5, 32000 negatives, NCE form).
+
+    `nce_normalizer` (nce form only): "vissl_shared", the default, estimates Z once from the tile
+    term and uses it for the image term too, as the authors' released code (VISSL, whose NCE loss
+    the paper's first author wrote) does; "per_term" gives each term its own Z, which fits each
+    term's own scores (see memory_contrast.py and docs/paper_fidelity.md).
+    """
 
     backbone: str = "resnet50"
     embed_dim: int = 128
@@ -31,12 +37,15 @@ class PIRLConfig:
     memory_momentum: float = 0.5
     num_negatives: int = 32000
     loss_form: str = "nce"  # or "softmax"
+    nce_normalizer: str = "vissl_shared"  # or "per_term"
     head: str = "linear"  # or "mlp"
     bank_dtype: str = "float32"  # or "float16"
     num_tiles: int = 9
 
     def __post_init__(self):
         validate_memory_config(self)
+        if self.nce_normalizer not in NCE_NORMALIZERS:
+            raise ValueError(f"PIRL nce_normalizer {self.nce_normalizer!r} is not one of {NCE_NORMALIZERS}")
         if not 0.0 <= self.loss_weight <= 1.0:
             raise ValueError(f"PIRL loss_weight (lambda) must be in [0, 1], got {self.loss_weight}")
         if self.num_tiles < 1:
@@ -90,8 +99,8 @@ class PIRL(nn.Module):
         self.model = seeded_network(seed, lambda: PIRLNetwork(config), device)  # same weights on every rank
         self.contrast = MemoryContrast(
             num_samples, config.embed_dim, temperature=config.temperature, memory_momentum=config.memory_momentum,
-            num_negatives=config.num_negatives, loss_form=config.loss_form, bank_dtype=config.bank_dtype,
-            rank=rank, world_size=world_size, device=device, seed=seed,
+            num_negatives=config.num_negatives, loss_form=config.loss_form, nce_normalizer=config.nce_normalizer,
+            bank_dtype=config.bank_dtype, rank=rank, world_size=world_size, device=device, seed=seed,
         )
 
     def training_step(
@@ -100,6 +109,7 @@ class PIRL(nn.Module):
         """Loss of one batch (image, tiles, row: the sample's memory-bank row); updates the memory bank after computing it."""
         require_keys(batch, ("image", "tiles", "row"), "PIRL")
         image_embedding, tile_embedding = model(batch["image"], batch["tiles"])
+        # tiles first: vissl_shared's Z comes from the first term, as VISSL's head order [patches, images]
         terms = self.contrast.losses(batch["row"], {"tiles": tile_embedding, "image": image_embedding})
         weight = self.config.loss_weight
         loss = weight * terms["tiles"] + (1.0 - weight) * terms["image"]

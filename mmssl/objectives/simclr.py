@@ -1,5 +1,8 @@
 """SimCLR (Chen et al., 2020): NT-Xent between two views, negatives from the whole global batch.
 
+The loss is the paper's: the mean over all 2n anchors, both directions. google-research/simclr
+returns the sum of the two directions' means, twice this (docs/paper_fidelity.md on porting an lr).
+
 Keys are all-gathered with `all_gather_with_grad`: each rank's loss is over its own anchors, and
 the gradient every rank's loss sends to this rank's keys comes back here (summed), so after DDP's
 average the gradient is that of the single-process loss on the joined batch.
