@@ -13,7 +13,8 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-pytest_plugins = ["fixtures_media", "fixtures_learning", "fixtures_synthetic", "fixtures_ingest", "fixtures_pipelines"]
+pytest_plugins = ["fixtures_media", "fixtures_learning", "fixtures_synthetic", "fixtures_ingest", "fixtures_pipelines",
+                  "fixtures_downloaders"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,11 +3,14 @@
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from mmssl.data.manifest import read_manifest, read_rejected
 from mmssl.data.prepare_cli import build_parser, config_from_args, main
+from mmssl.data.shards import list_shards, sample_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,3 +55,23 @@ def test_run_then_refuse_rerun(mixed_media_dir, tmp_path, capsys):
     assert json.loads((tmp_path / "summary.json").read_text())["inputs"] == len(expected)
     assert main(argv) == 2
     assert "already a complete dataset" in capsys.readouterr().err
+
+
+def test_webdataset_brace_pattern_keeps_captions_and_metadata(downloader_shards, tmp_path, capsys):
+    pattern = f"{downloader_shards}/{{00000..00003}}.tar"  # 00003 is absent: one "shard missing" rejection
+    assert main(["--webdataset", pattern, "--output", str(tmp_path), "--local", "--no-progress"]) == 0
+    assert "inputs 6: accepted 5, rejected 1" in capsys.readouterr().out
+    manifest = read_manifest(tmp_path).to_pylist()
+    assert [(row["modality"], row["source_key"]) for row in manifest] == [
+        ("image", "000000000"), ("image", "000000001"), ("image", "000010000"), ("image", "000010001"),
+        ("video", "000020000")]
+    photo, video = manifest[1], manifest[4]
+    assert (photo["caption"], photo["source_width"], photo["source_height"]) == ("photo 0-1, ünïcode", 64, 48)
+    assert json.loads(photo["source_json"])["url"] == photo["source"] == "https://img.example.com/000000001.jpg"
+    assert (video["caption"], video["source_width"], video["has_audio"]) == ("a bouncing bar", None, True)
+    (tar_path, _), = list_shards(tmp_path / "shards")
+    with tarfile.open(tar_path) as tar:  # the shard's own json carries them too
+        stored = json.loads(tar.extractfile(f"{sample_key(1)}.json").read())
+    assert stored["caption"] == "photo 0-1, ünïcode" and stored["source_key"] == "000000001"
+    (rejected,) = read_rejected(tmp_path).to_pylist()
+    assert rejected["source"] == str(downloader_shards / "00003.tar") and rejected["reason"].startswith("shard missing")

@@ -1,4 +1,5 @@
-"""Input enumeration: deterministic order, webdataset samples grouped by key, bad tars refused."""
+"""Input enumeration: deterministic order, webdataset samples grouped by key (brace-named shards, their
+captions and json kept), bad or missing tars refused."""
 
 import json
 
@@ -57,6 +58,54 @@ def test_truncated_tar_keeps_complete_samples_and_refuses_the_rest(tmp_path):
 def test_webdataset_glob_must_match(tmp_path):
     with pytest.raises(ValueError, match="matches no files"):
         WebdatasetSource(str(tmp_path / "*.tar"))
+
+
+def _photo_keys(items) -> list[str]:
+    return [item.source_fields["source_key"] for item in items]
+
+
+def test_webdataset_brace_range_reads_the_shards_in_order_with_their_metadata(downloader_shards):
+    source = WebdatasetSource(f"{downloader_shards}/{{00000..00002}}.tar")
+    items = list(source.items())
+    assert _photo_keys(items) == ["000000000", "000000001", "000010000", "000010001", "000020000"]
+    assert [item.source for item in items][:2] == ["https://img.example.com/000000000.jpg",
+                                                   "https://img.example.com/000000001.jpg"]
+    photo, video = items[3].source_fields, items[4].source_fields
+    assert (photo["caption"], photo["source_width"], photo["source_height"]) == ("photo 1-1, ünïcode", 64, 48)
+    assert json.loads(photo["source_json"])["original_width"] == 256
+    assert items[4].data[4:8] == b"ftyp" and video["caption"] == "a bouncing bar"
+    assert source.spec()["tars"] == [str(downloader_shards / f"{n:05d}.tar") for n in range(3)]
+    assert source.spec()["missing"] == []
+
+
+def test_webdataset_brace_list_reads_only_the_listed_shards(downloader_shards):
+    items = list(WebdatasetSource(f"{downloader_shards}/{{00002,00000}}.tar").items())
+    assert _photo_keys(items) == ["000020000", "000000000", "000000001"]  # the list's order
+    nested = list(WebdatasetSource(f"{downloader_shards}/000{{0{{1..1}},02}}.tar").items())
+    assert _photo_keys(nested) == ["000010000", "000010001", "000020000"]
+
+
+def test_webdataset_pattern_naming_no_existing_shard_fails_at_once(tmp_path):
+    pattern = f"{tmp_path}/{{00000..00999}}.tar"
+    with pytest.raises(ValueError) as refusal:
+        WebdatasetSource(pattern)
+    message = str(refusal.value)
+    assert f"--webdataset {pattern!r} matches no files" in message
+    assert f"expands to 1000 names (first '{tmp_path}/00000.tar')" in message
+    with pytest.raises(ValueError, match="unbalanced braces"):
+        WebdatasetSource(f"{tmp_path}/{{00000..00002.tar")
+
+
+def test_a_missing_shard_in_the_range_is_one_rejection_in_its_place(downloader_shards):
+    source = WebdatasetSource(f"{downloader_shards}/{{00001..00003}}.tar")  # 00003 was never written
+    items = list(source.items())
+    missing = str(downloader_shards / "00003.tar")
+    assert [item.source for item in items][-1] == missing
+    assert items[-1].rejection == ("read", "shard missing: no such file (named by --webdataset "
+                                           f"'{downloader_shards}/{{00001..00003}}.tar')")
+    assert _photo_keys(items[:-1]) == ["000010000", "000010001", "000020000"]
+    assert source.spec()["missing"] == [missing]
+    assert list(source.items(start=3)) == items[3:]  # a resume counts the missing shard as consumed
 
 
 def test_yfcc_items_name_files_under_media_root(tmp_path):

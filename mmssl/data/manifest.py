@@ -31,6 +31,12 @@ MANIFEST_SCHEMA = pa.schema(
         ("num_frames", pa.int32()),
         ("has_audio", pa.bool_()),
         ("audio_sample_rate_hz", pa.int32()),
+        # webdataset inputs (img2dataset / video2dataset), null otherwise: see downloader_metadata.py
+        ("caption", pa.string()),  # the sample's .txt member
+        ("source_key", pa.string()),  # the key the downloader gave it (its json's "key", else the tar key)
+        ("source_width", pa.int32()),  # its json's "width" / "height": the file as downloaded
+        ("source_height", pa.int32()),
+        ("source_json", pa.string()),  # its .json member, verbatim
     ]
 )
 

@@ -24,7 +24,8 @@ examples:
   prepare_data.py --input ~/media --output data/mine
   prepare_data.py --yfcc-metadata yfcc100m_dataset.bz2 --media-root /mnt/yfcc --output data/yfcc \\
       --yfcc-path-template 'data/images/{hash_a}/{hash_b}/{hash}.jpg' --address auto
-  prepare_data.py --webdataset 'laion/*.tar' --output data/laion   (quote the glob)
+  prepare_data.py --webdataset 'laion/{00000..00999}.tar' --output data/laion   (quote the pattern)
+  prepare_data.py --webdataset 'laion/*.tar' --output data/laion
 """
 
 
@@ -43,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--media-root", metavar="DIR", help="with --yfcc-metadata: where the downloaded files live")
     inputs.add_argument("--yfcc-path-template", default=yfcc.DEFAULT_PATH_TEMPLATE, metavar="TEMPLATE",
                         help=yfcc.TEMPLATE_HELP.replace("%", "%%") + " Rows whose file is absent are rejected as 'file missing'.")
-    inputs.add_argument("--webdataset", metavar="GLOB", help="existing webdataset tars (img2dataset/video2dataset output)")
+    inputs.add_argument("--webdataset", metavar="PATTERN", help="existing webdataset tars (img2dataset/video2dataset "
+                        "output), named the webdataset way ('/wds/{00000..00999}.tar', lists '{a,b}') and/or by a glob "
+                        "('/wds/*.tar'); quote it. A named shard that is absent is rejected as 'shard missing'; each "
+                        "sample's .txt caption and .json metadata go to the manifest (caption, source_key, "
+                        "source_width, source_height, source_json)")
     inputs.add_argument("--max-member-mb", type=float, default=DEFAULT_MAX_MEMBER_BYTES / (1 << 20),
                         help="with --webdataset: a sample with a member larger than this (by its tar header) is "
                         f"rejected without reading it (default {DEFAULT_MAX_MEMBER_BYTES >> 20})")

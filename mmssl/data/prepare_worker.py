@@ -54,7 +54,7 @@ def process_item(item: InputItem, image_config: ImageConfig, video_config: Video
         return Outcome(item.source, stage="normalize", reason="out of memory while normalizing (input too large)")
     except Exception as err:  # a bug or a library failure on one odd file must not end the run
         return Outcome(item.source, stage="normalize", reason=f"internal error: {type(err).__name__}: {err}")
-    return Outcome(item.source, members=members, fields=dict(fields, source=item.source))
+    return Outcome(item.source, members=members, fields={**fields, **(item.source_fields or {}), "source": item.source})
 
 
 def _normalize(item: InputItem, image_config: ImageConfig, video_config: VideoConfig) -> tuple[dict, dict]:

@@ -7,15 +7,15 @@ a file exists, and what it holds, is found out by the workers.
 
 from __future__ import annotations
 
-import glob
 import itertools
-import json
 import os
 import tarfile
 from dataclasses import dataclass
 from typing import Iterator
 
 from mmssl.data import yfcc
+from mmssl.data.downloader_metadata import downloader_metadata
+from mmssl.data.shard_pattern import expand_braces, shard_names
 
 VIDEO_EXTENSIONS = ("mp4", "webm", "mkv", "mov", "avi", "m4v", "mpg", "mpeg", "flv", "ts", "3gp", "wmv")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
@@ -31,6 +31,7 @@ class InputItem:
     path: str | None = None
     data: bytes | None = None
     rejection: tuple[str, str] | None = None  # (stage, reason) when enumeration already refused it
+    source_fields: dict | None = None  # manifest fields the input came with (a webdataset caption and json)
 
 
 @dataclass(frozen=True)
@@ -95,31 +96,51 @@ class YfccSource:
 
 @dataclass(frozen=True)
 class WebdatasetSource:
-    """Samples of existing webdataset tars (img2dataset / video2dataset output) matching `pattern`.
+    """Samples of existing webdataset tars (img2dataset / video2dataset output) named by `pattern`.
 
-    A member larger than `max_member_bytes` is never read: its sample is refused from the size in
-    its tar header (one 40 GB member must not fill the driver's memory)."""
+    `pattern` is webdataset's brace notation and/or a glob (see shard_pattern.py). A named shard that
+    does not exist is one rejection ("shard missing"), so a gap in a numbered set is reported, not
+    fatal; a pattern naming no existing file at all is refused at once. A member larger than
+    `max_member_bytes` is never read: its sample is refused from the size in its tar header (one
+    40 GB member must not fill the driver's memory)."""
 
     pattern: str
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
 
     def __post_init__(self):
         if not self.tar_paths():
-            raise ValueError(f"--webdataset {self.pattern!r} matches no files; quote the glob, e.g. 'shards/*.tar'")
+            expanded = expand_braces(self.pattern)
+            raise ValueError(
+                f"--webdataset {self.pattern!r} matches no files: it expands to {len(expanded)} "
+                f"name{'s' if len(expanded) != 1 else ''} (first {expanded[0]!r}) and none is an existing file. "
+                "Check the folder and the shard numbers, and quote the pattern so the shell leaves its braces "
+                "and wildcards alone, e.g. '/wds/{00000..00999}.tar' or '/wds/*.tar'")
         if self.max_member_bytes < 1:
             raise ValueError(f"--max-member-mb must be positive, got {self.max_member_bytes} bytes")
 
+    def shard_paths(self) -> list[str]:
+        """Every shard the pattern names, present or missing, in reading order."""
+        return shard_names(self.pattern)
+
     def tar_paths(self) -> list[str]:
-        return sorted(path for path in glob.glob(os.path.expanduser(self.pattern)) if os.path.isfile(path))
+        return [path for path in self.shard_paths() if os.path.isfile(path)]
 
     def spec(self) -> dict:
-        return {"type": "webdataset", "pattern": self.pattern, "tars": [os.path.abspath(p) for p in self.tar_paths()],
-                "max_member_bytes": self.max_member_bytes}
+        named = [os.path.abspath(p) for p in self.shard_paths()]
+        return {"type": "webdataset", "pattern": self.pattern, "tars": [p for p in named if os.path.isfile(p)],
+                "missing": [p for p in named if not os.path.isfile(p)], "max_member_bytes": self.max_member_bytes}
 
     def items(self, start: int = 0) -> Iterator[InputItem]:
         """Items from the `start`-th on (skipped tars are still read: sample counts are not stored)."""
-        every = (item for tar_path in self.tar_paths() for item in iter_tar_samples(tar_path, self.max_member_bytes))
+        every = (item for path in self.shard_paths() for item in self._shard_items(path))
         return itertools.islice(every, start, None)
+
+    def _shard_items(self, path: str) -> Iterator[InputItem]:
+        if os.path.isfile(path):
+            return iter_tar_samples(path, self.max_member_bytes)
+        why = "no such file" if not os.path.exists(path) else "not a regular file"
+        return iter([InputItem(source=path, rejection=("read", f"shard missing: {why} (named by --webdataset "
+                                                                f"{self.pattern!r})"))])
 
 
 def iter_tar_samples(tar_path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> Iterator[InputItem]:
@@ -159,19 +180,12 @@ def _split_member_name(name: str) -> tuple[str, str, str]:
 
 
 def _sample_item(tar_path: str, key: str, members: dict[str, bytes], oversized: str | None) -> InputItem:
-    source = _source_url(members) or f"{tar_path}:{key}"
+    url, fields = downloader_metadata(key, members)
+    source = url or f"{tar_path}:{key}"
     if oversized is not None:
         return InputItem(source=source, rejection=("read", oversized))
     for ext in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS + AUDIO_EXTENSIONS:
         if ext in members:
-            return InputItem(source=source, data=members[ext])
+            return InputItem(source=source, data=members[ext], source_fields=fields)
     listed = ", ".join(sorted(members)) or "none"
     return InputItem(source=source, rejection=("enumerate", f"no media member (members: {listed})"))
-
-
-def _source_url(members: dict[str, bytes]) -> str | None:
-    try:
-        url = json.loads(members.get("json", b"{}")).get("url")
-    except (ValueError, AttributeError):
-        return None
-    return url if isinstance(url, str) and url else None
