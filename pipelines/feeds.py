@@ -44,15 +44,18 @@ class FeedRequest:
     index: int  # manifest index
     row: int  # dense row among the family's samples
     epoch: int
-    rng: np.random.Generator  # seeded by (seed, rank, epoch, batch, slot, attempt)
+    rng: np.random.Generator  # seeded by (seed, epoch, epoch position, attempt): the same on any world size
     source: "SampleSource"  # to read other samples' members (negatives from another video)
     borrowed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, ext, bytes) read via borrow()
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (index, reason): borrowed samples found bad
 
     def borrow(self, index: int, exts: tuple[str, ...]) -> tuple[bytes, ...] | None:
         """Members `exts` of another sample (e.g. another video's sound as a negative), or None when that
-        sample is known bad or fails its check. Recorded, so a batch DALI fails on is searched for them too."""
+        sample is known bad or fails its check (then reported like a skipped sample). Recorded, so a batch
+        DALI fails on is searched for them too."""
         members, reason = self.source.read_checked(index, exts)
         if reason is not None:
+            self.refused.append((index, reason))
             return None
         self.borrowed.extend((index, ext, payload) for ext, payload in zip(exts, members))
         return members

@@ -54,7 +54,7 @@ from mmssl.pipelines.rotation import (
 from mmssl.pipelines.feeds import Feed
 from mmssl.pipelines.frame_order import FRAME_ORDER_OUTPUTS, FrameOrderFeed, FrameOrderOptions, choose_tuples, frame_order_graph
 from mmssl.pipelines.log_mel import AudioOptions
-from mmssl.pipelines.sample_source import KNOWN_BAD_REASON, SampleSource
+from mmssl.pipelines.sample_source import FULL_CHECK_MEMBERS, KNOWN_BAD_REASON, SampleSource
 from mmssl.pipelines.tracked_patches import (
     TRACK_GRAPH_OUTPUTS,
     TrackedPatchesFeed,
@@ -143,11 +143,13 @@ def make_config(pipeline: str, options: dict | None):
 def build_loader(pipeline: str, data_dir, *, batch_size: int, device: str = "cpu", device_id: int | None = None,
                  shard_id: int = 0, num_shards: int = 1, seed: int = 0, num_threads: int = 2,
                  checkpoint: str | None = None, options: dict | None = None, shuffle: bool = True,
-                 source_workers: int | None = None) -> "Loader":
+                 source_workers: int | None = None, full_check: tuple[str, ...] = FULL_CHECK_MEMBERS) -> "Loader":
     """A loader of `pipeline` over the prepared dataset `data_dir` for rank `shard_id` of `num_shards`.
 
     `source_workers`: processes reading members for DALI (0: in this process; default 0 on CPU,
     where decoding dominates, and 2 on GPU, where DALI outpaces one Python thread).
+    `full_check`: members decoded whole on the CPU the first time a process reads them (see
+    sample_source.py); () leaves damage to be found when DALI fails on it.
     """
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
@@ -163,7 +165,7 @@ def build_loader(pipeline: str, data_dir, *, batch_size: int, device: str = "cpu
     if device == "gpu" and device_id is None:
         device_id = torch.cuda.current_device()
     return Loader(pipeline, cfg, table, plan, device=device, device_id=device_id if device == "gpu" else None,
-                  num_threads=num_threads, checkpoint=checkpoint,
+                  num_threads=num_threads, checkpoint=checkpoint, full_check=full_check,
                   source_workers=source_workers if source_workers is not None else (2 if device == "gpu" else 0))
 
 
@@ -181,14 +183,14 @@ class Loader:
     """One rank's epochs of batches; owns the DALI pipeline, the plan position and the bad-sample set."""
 
     def __init__(self, pipeline: str, cfg, table: MemberTable, plan: SamplePlan, *, device: str,
-                 device_id: int | None, num_threads: int, checkpoint: str | None, source_workers: int):
+                 device_id: int | None, num_threads: int, checkpoint: str | None, source_workers: int,
+                 full_check: tuple[str, ...] = FULL_CHECK_MEMBERS):
         self.pipeline, self.cfg, self.device, self.plan, self.table = pipeline, cfg, device, plan, table
         self.family = FAMILIES[pipeline]
         self.batch_size, self.shard_id, self.num_shards = plan.batch_size, plan.rank, plan.world_size
-        self.batches_per_epoch = plan.batches_per_epoch
-        self._pipe_args = dict(batch_size=plan.batch_size, num_threads=num_threads, device_id=device_id,
-                               seed=plan.seed + 7919 * plan.rank)
-        self._source_workers = source_workers
+        self.batches_per_epoch = plan.batches_per_epoch  # of a whole epoch (a resumed plan's first may be shorter)
+        self._pipe_args = dict(batch_size=plan.batch_size, num_threads=num_threads, device_id=device_id)
+        self._source_workers, self._full_check = source_workers, full_check
         self._permutations = cfg.permutation_set() if self.family.uses_permutations else None
         self.epoch, self._batch_in_epoch = 0, 0
         self.bad: dict[int, SkippedSample] = {}  # every sample found bad so far (here or on other ranks), once each
@@ -241,12 +243,12 @@ class Loader:
             self.bad.setdefault(sample.index, sample)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        """The rest of the current epoch (all of it on a fresh or finished epoch): batches_per_epoch batches."""
-        if self._batch_in_epoch == self.batches_per_epoch:
+        """The rest of the current epoch (all of it on a fresh or finished epoch)."""
+        if self._batch_in_epoch == self.plan.batches_in_epoch(self.epoch):
             self.epoch, self._batch_in_epoch = self.epoch + 1, 0
         if self._batch_in_epoch == 0 and self._source_bad != set(self.bad):
             self._rebuild()  # the new epoch skips every sample found bad so far, in any role
-        while self._batch_in_epoch < self.batches_per_epoch:
+        while self._batch_in_epoch < self.plan.batches_in_epoch(self.epoch):
             outputs = self._run()
             self._batch_in_epoch += 1
             yield self._to_batch(outputs)
@@ -254,23 +256,44 @@ class Loader:
     def __len__(self) -> int:
         return self.batches_per_epoch
 
+    @property
+    def position(self) -> int:
+        """How far the current epoch got over all ranks: positions 0..position-1 have been handed out."""
+        return self.plan.position_after(self.epoch, self._batch_in_epoch)
+
+    @property
+    def epochs_done(self) -> int:
+        """Whole epochs finished so far (an epoch counts once its last batch is returned)."""
+        return self.epoch + (self._batch_in_epoch == self.plan.batches_in_epoch(self.epoch))
+
+    def batches_left(self, epochs: int) -> int:
+        """Batches this rank runs until `epochs` whole epochs are done (every rank runs as many)."""
+        if self.epochs_done >= epochs:
+            return 0
+        this_epoch = self.plan.batches_in_epoch(self.epoch) - self._batch_in_epoch
+        return this_epoch + (epochs - self.epoch - 1) * self.batches_per_epoch
+
     def scope(self) -> dict:
-        """What a checkpoint of this loader belongs to: dataset, family, options, plan settings."""
+        """What a checkpoint of this loader belongs to: dataset, family, options and the sample order."""
         return {"dataset": {"fingerprint": self.table.fingerprint, "samples": self.table.num_samples},
                 "pipeline": self.pipeline, "options": _plain(dataclasses.asdict(self.cfg)),
-                "shuffle": self.plan.shuffle, "seed": self.plan.seed, "batch_size": self.batch_size,
-                "shard_id": self.shard_id, "num_shards": self.num_shards}
+                "shuffle": self.plan.shuffle, "seed": self.plan.seed}
 
     def checkpoint(self) -> str:
-        """JSON state from which `build_loader(..., checkpoint=it)` yields exactly the next batch."""
+        """JSON state from which `build_loader(..., checkpoint=it)` yields exactly the next batch on this
+        rank, or, on any rank of any world size, continues the epoch from its global position."""
         return json.dumps({
             "format": CHECKPOINT_FORMAT, "scope": self.scope(),
-            "epoch": self.epoch, "batch_in_epoch": self._batch_in_epoch,
-            "dali": base64.b64encode(self._dali_state).decode() if self._dali_state is not None else None,
-            "bad": [dataclasses.astuple(s) for s in self.bad_samples], "source_bad": sorted(self._source_bad),
+            "epoch": self.epoch, "position": self.position, "bad": [dataclasses.astuple(s) for s in self.bad_samples],
+            "rank": {"shard_id": self.shard_id, "num_shards": self.num_shards, "batch_size": self.batch_size,
+                     "plan_start": [self.plan.start_epoch, self.plan.start_position],
+                     "batch_in_epoch": self._batch_in_epoch, "source_bad": sorted(self._source_bad),
+                     "dali": base64.b64encode(self._dali_state).decode() if self._dali_state is not None else None},
         })
 
     def _restore(self, checkpoint: str) -> None:
+        """The global state (epoch, position, bad samples) always; this rank's exact state (the plan's
+        timeline, DALI's state) when the checkpoint is this rank's, of a run of the same size."""
         state = json.loads(checkpoint)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not a loader checkpoint of this version (format {state.get('format')!r}, "
@@ -280,22 +303,32 @@ class Loader:
             raise ValueError("this loader checkpoint belongs to another loader; differences (saved -> now):\n  "
                              + "\n  ".join(differences)
                              + "\nbuild the loader with the saved settings and dataset, or start it without the checkpoint")
-        self.epoch, self._batch_in_epoch = state["epoch"], state["batch_in_epoch"]
-        self._dali_state = base64.b64decode(state["dali"]) if state["dali"] is not None else None
         self.bad = {s[0]: SkippedSample(*s) for s in state["bad"]}
-        self._source_bad = frozenset(state["source_bad"])
-
-    @property
-    def _next_batch(self) -> int:
-        """Batches since the start of epoch 0 that have been returned (the plan position)."""
-        return self.epoch * self.batches_per_epoch + self._batch_in_epoch
+        mine = state["rank"]
+        if (mine["shard_id"], mine["num_shards"], mine["batch_size"]) == (self.shard_id, self.num_shards,
+                                                                        self.batch_size):
+            self.plan = dataclasses.replace(self.plan, start_epoch=mine["plan_start"][0],
+                                            start_position=mine["plan_start"][1])
+            self.epoch, self._batch_in_epoch = state["epoch"], mine["batch_in_epoch"]
+            self._dali_state = base64.b64decode(mine["dali"]) if mine["dali"] is not None else None
+            self._source_bad = frozenset(mine["source_bad"])
+            return
+        # another world size (or rank, or batch size): the positions not yet handed out, shared anew
+        epoch, position = state["epoch"], state["position"]
+        if position >= self.plan.num_rows:
+            epoch, position = epoch + 1, 0
+        self.plan = dataclasses.replace(self.plan, start_epoch=epoch, start_position=position)
+        self.epoch, self._batch_in_epoch = epoch, 0
+        self._source_bad = frozenset(self.bad)
 
     def _build(self):
         feed = self.family.feed(self.cfg, self.device) if self.family.feed is not None else None
-        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=self._source_bad, feed=feed)
+        self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=self._source_bad, feed=feed,
+                                    full_check=self._full_check)
         extra = {"permutations": self._permutations} if self.family.uses_permutations else {}
         pipe = family_pipeline(self.family, self._source, self.cfg, self.device, self._source_workers,
-                               checkpoint=self._dali_state, graph_args=extra, **self._pipe_args)
+                               checkpoint=self._dali_state, graph_args=extra, seed=self.plan.dali_seed(),
+                               **self._pipe_args)
         pipe.build()
         return pipe
 
@@ -324,7 +357,8 @@ class Loader:
         """Decode on the CPU every member the failed batch read (and the batch DALI may have prefetched):
         the samples' own members and those borrowed from others (another video's sound as a negative)."""
         found = {}
-        for slot in self._slots_of(self._next_batch) + self._slots_of(self._next_batch + 1):
+        current = (self.epoch, self._batch_in_epoch)
+        for slot in self._slots_of(*current) + self._slots_of(*self._following(*current)):
             own = [(slot.index, ext, payload) for ext, payload in zip(self.family.members, slot.members)]
             for index, ext, payload in own + list(slot.borrowed):
                 if index not in found and (reason := FULL_CHECKS[ext](payload)) is not None:
@@ -337,14 +371,17 @@ class Loader:
         for index, reason in found.items():
             self._mark_bad(index, reason)
 
-    def _slots_of(self, batch: int) -> list:
-        epoch, in_epoch = divmod(batch, self.batches_per_epoch)
-        return [self._source.slot(epoch, in_epoch, position) for position in range(self.batch_size)]
+    def _slots_of(self, epoch: int, batch: int) -> list:
+        return [self._source.slot(epoch, batch, position) for position in range(self.batch_size)]
+
+    def _following(self, epoch: int, batch: int) -> tuple[int, int]:
+        """The batch after `batch` of `epoch` in this loader's plan."""
+        return (epoch, batch + 1) if batch + 1 < self.plan.batches_in_epoch(epoch) else (epoch + 1, 0)
 
     def _describe_batch(self) -> str:
         """The current batch's samples as `shard-000001.tar key 0000000042, ...` (borrowed ones named too)."""
         described = []
-        for slot in self._slots_of(self._next_batch):
+        for slot in self._slots_of(self.epoch, self._batch_in_epoch):
             borrowed = sorted({index for index, _, _ in slot.borrowed})
             extra = f" (+ {', '.join(self._source.describe(i) for i in borrowed)})" if borrowed else ""
             described.append(self._source.describe(slot.index) + extra)

@@ -10,6 +10,13 @@ and `skip_reasons` (their reasons, UTF-8, one per line). A member that fails its
 the feed rejects (e.g. a video decord cannot decode in time), or a sample already known to be bad
 is replaced by the plan's substitute for the slot.
 
+The members in `full_check` (FLAC by default) are decoded whole on the CPU the first time this process
+reads them, as the sample's own or as another sample's negative: DALI decodes a FLAC whole for every
+window anyway, so this costs one more decode per sample and process (about 8 ms for 10 s of sound),
+and a damaged one is found wherever it is first read, before DALI fails on it. Videos and JPEGs are
+not: a whole decode costs far more than what a clip or view reads, and their damage shows when
+decoding fails (decord here, or DALI, whose failed batch is then searched).
+
 What the source feeds is a function of (DALI iteration, slot), the bytes on disk and the known-bad
 set it was built with, so a restarted pipeline, another worker process or the loader's own
 bookkeeping all see the same samples. Two things break that on purpose, to keep a bad sample from
@@ -17,10 +24,11 @@ costing time twice: a decode that times out, and the process's own memory of sam
 (`found_bad`): once one fails in this process it is not fed again here, as itself, as a substitute
 or as another sample's negative. The loader adds every bad sample to the known-bad set at the next
 epoch, for every process and rank; until then a sample whose damage only some slots touch (a video
-with one bad GOP) may be fed in a later slot by another process or after a restart. DALI counts iterations from 0 in a new pipeline and restores
-the count with a checkpoint, so the iteration is the plan's global batch number (epoch * batches
-per epoch + batch). Only paths cross process boundaries; the tables
-are memory-mapped in each process.
+with one bad GOP) may be fed in a later slot by another process or after a restart.
+
+DALI counts iterations from 0 in a new pipeline and restores the count with a checkpoint, so the
+iteration is the plan's batch number since the plan's start (`SamplePlan.locate`). Only paths cross
+process boundaries; the tables are memory-mapped in each process.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import nvidia.dali.types as types
 
-from mmssl.data.member_checks import QUICK_CHECKS
+from mmssl.data.member_checks import FULL_CHECKS, QUICK_CHECKS
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
 from mmssl.data.shards import sample_key
@@ -42,6 +50,7 @@ from mmssl.pipelines.feeds import EncodedMembers, Feed, FeedOutput, FeedRequest,
 MAX_ATTEMPTS = 64  # substitutes tried for one slot before the dataset is called broken
 MAX_OPEN_SHARDS = 32  # file descriptors kept open per process
 KNOWN_BAD_REASON = "failed to decode in the pipeline"
+FULL_CHECK_MEMBERS = ("flac",)  # decoded whole on the CPU the first time a process reads them (see SampleSource)
 
 
 class BrokenDatasetError(RuntimeError):
@@ -53,7 +62,7 @@ class Slot:
     index: int  # manifest index of the sample fed
     row: int  # its dense row
     members: tuple[bytes, ...]  # encoded members, in the family's order
-    skipped: tuple[tuple[int, str], ...]  # (manifest index, reason) of samples passed over
+    skipped: tuple[tuple[int, str], ...]  # (manifest index, reason) of samples passed over (or refused as negatives)
     fed: tuple[np.ndarray, ...] = ()  # what the feed made of the members
     borrowed: tuple[tuple[int, str, bytes], ...] = ()  # other samples' members the feed read (index, ext, bytes)
 
@@ -65,17 +74,19 @@ class SampleSource:
     """Callable for `fn.external_source(batch=False, num_outputs=len(source.outputs()))`."""
 
     def __init__(self, table: MemberTable, exts: tuple[str, ...], plan: SamplePlan,
-                 known_bad: frozenset[int] = frozenset(), feed: Feed | None = None):
+                 known_bad: frozenset[int] = frozenset(), feed: Feed | None = None,
+                 full_check: tuple[str, ...] = FULL_CHECK_MEMBERS):
         self.table, self.tar_paths = table, table.tar_paths
-        self.exts, self.plan, self.known_bad = exts, plan, known_bad
+        self.exts, self.plan, self.known_bad, self.full_check = exts, plan, known_bad, full_check
         self.feed = feed if feed is not None else EncodedMembers(exts)
         self.eligible_path = table.eligible_path(exts)
         self.found_bad: dict[int, str] = {}  # samples that failed in this process, and why
+        self._checked_whole: set[tuple[int, str]] = set()  # (index, ext) that passed the full check here
         self._arrays: dict | None = None
         self._files: OrderedDict[int, int] = OrderedDict()
 
     def __getstate__(self) -> dict:  # worker processes open their own files and keep their own findings
-        return dict(self.__dict__, _arrays=None, _files=OrderedDict(), found_bad={})
+        return dict(self.__dict__, _arrays=None, _files=OrderedDict(), found_bad={}, _checked_whole=set())
 
     def __del__(self) -> None:
         for fd in self._files.values():
@@ -95,30 +106,34 @@ class SampleSource:
 
     def __call__(self, info) -> tuple[np.ndarray, ...]:
         """DALI's SampleInfo -> (feed arrays..., index, row, skipped, skip_reasons)."""
-        epoch, batch = divmod(info.iteration, self.plan.batches_per_epoch)
+        epoch, batch = self.plan.locate(info.iteration)
         slot = self.slot(epoch, batch, info.idx_in_batch)
         skipped = np.array([index for index, _ in slot.skipped], np.int64)
         reasons = np.frombuffer("\n".join(reason for _, reason in slot.skipped).encode(), np.uint8)
         return (*slot.fed, np.array(slot.index, np.int64), np.array(slot.row, np.int64), skipped, reasons)
 
     def slot(self, epoch: int, batch: int, position: int) -> Slot:
-        """The sample fed at `position` of `batch` of `epoch`, after skipping bad ones."""
+        """The sample fed at `position` of `batch` of `epoch`, after skipping bad ones.
+
+        Everything random about the slot (substitutes, the feed's choices) is seeded by the epoch position
+        it holds, not by the rank or batch: the same on any number of ranks."""
         row = int(self.plan.batch_rows(epoch, batch)[position])
+        at = self.plan.position(epoch, batch, position)
         skipped = []
         for attempt in range(MAX_ATTEMPTS):
             index = int(self.arrays["rows"][row])
             members, reason = self.read_checked(index)
             if reason is None:
-                rng = np.random.default_rng((self.plan.seed, self.plan.rank, epoch, batch, position, attempt))
+                rng = np.random.default_rng((self.plan.seed, epoch, at, attempt))
                 request = FeedRequest(dict(zip(self.exts, members)), index, row, epoch, rng, self)
                 try:
                     fed = tuple(self.feed(request))
-                    return Slot(index, row, members, tuple(skipped), fed, tuple(request.borrowed))
+                    return Slot(index, row, members, tuple(skipped + request.refused), fed, tuple(request.borrowed))
                 except SampleRejected as rejected:
                     reason = rejected.reason
                 self.found_bad[index] = reason
             skipped.append((index, reason))
-            row = self.plan.substitute(epoch, batch, position, attempt)
+            row = self.plan.substitute(epoch, at, attempt)
         raise BrokenDatasetError(
             f"{MAX_ATTEMPTS} samples in a row could not be fed (e.g. {self.describe(skipped[0][0])}: {skipped[0][1]}); "
             f"the dataset in {Path(self.tar_paths[0]).parent.parent} looks broken: re-run preparation on it")
@@ -140,6 +155,9 @@ class SampleSource:
         for ext in exts or self.exts:
             payload = self.read_member(index, ext)
             reason = QUICK_CHECKS[ext](payload)
+            if reason is None and ext in self.full_check and (index, ext) not in self._checked_whole:
+                reason = FULL_CHECKS[ext](payload)
+                self._checked_whole.add((index, ext))
             if reason is not None:
                 self.found_bad[index] = f"{ext}: {reason}"
                 return (), self.found_bad[index]

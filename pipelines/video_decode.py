@@ -195,6 +195,8 @@ def _short_reason(error: Exception) -> str:
     text = (str(error).strip().splitlines() or [type(error).__name__])[0]
     while (stripped := _LOG_PREFIX.sub("", text, count=1)) != text:
         text = stripped
+    if text.startswith("Check failed: run_.load()"):  # its decoding thread already stopped on an earlier error
+        return "the decoder stopped on bad data"
     if failed := _FAILED_CHECK.match(text):
         code, message = int(failed.group(1)), failed.group(2).strip().rstrip(".") or "check failed"
         meaning = "invalid data" if code == _AVERROR_INVALIDDATA else os.strerror(-code) if -200 < code < 0 else None

@@ -3,6 +3,7 @@
 Fixture modules live beside this file, one per area, and are registered here.
 """
 
+import gc
 import os
 
 import pytest
@@ -33,3 +34,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collect_pipelines_after_each_module():
+    """Free each module's unreachable DALI pipelines (they sit in reference cycles) while the interpreter is
+    whole: a pipeline whose C++ threads and Python callbacks are torn down during interpreter shutdown can
+    crash the process after every test has passed."""
+    yield
+    gc.collect()

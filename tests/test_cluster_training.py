@@ -270,3 +270,33 @@ def test_damaged_members_are_listed_once_and_kept_out_on_every_rank(two_node_clu
     assert summary.metrics["samples_skipped"] == 2 and "listed in bad_samples.jsonl" in summary.describe()
     for state in read_checkpoint(summary.checkpoint).loader_checkpoints:
         assert {entry[0] for entry in json.loads(state)["bad"]} == {DAMAGED_FLAC, DAMAGED_MP4}
+
+
+def test_an_epoch_continues_exactly_on_three_workers_then_on_one(two_node_cluster, image_dataset, tmp_path):
+    """64 photos, 8 per worker and step. 2 workers train one step (positions 0-15) and stop; the run resumes
+    on 3 workers for one step (16-39), then on 1 for three (40-63). The indices the ranks report cover the
+    epoch exactly once, every step's ranks are disjoint, and the step and bank carry through."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    for workers, max_steps in ((2, 1), (3, 2), (1, 5)):
+        spec = _spec(image_dataset, tmp_path, max_steps=max_steps, record_sample_indices=True,
+                     checkpoint_every_steps=1)
+        spec.cluster.name, spec.cluster.num_workers, spec.cluster.cpus_per_worker = name, workers, 0.5 if workers == 3 else 1
+        summary = run_training(spec)
+        assert summary.metrics["step"] == max_steps
+    run = tmp_path / name
+    batches = _jsonl(run / "sample_indices.jsonl")
+    by_step: dict[int, list] = {}
+    for batch in batches:
+        by_step.setdefault(batch["step"], []).append(batch)
+    assert sorted(by_step) == [1, 2, 3, 4, 5]
+    assert [sorted(b["world_size"] for b in by_step[s]) for s in (1, 2, 5)] == [[2, 2], [3, 3, 3], [1]]
+    read = []
+    for step in sorted(by_step):
+        ranks = [set(b["index"]) for b in by_step[step]]
+        assert sum(map(len, ranks)) == len(set().union(*ranks))  # disjoint ranks within a step
+        read += [i for b in by_step[step] for i in b["index"]]
+    assert sorted(read) == list(range(64))  # the epoch, each photo once
+    resumes = [r["step"] for rank in (0, 1, 2) for r in _jsonl(run / f"resume-rank-{rank:04d}.jsonl")
+               if (run / f"resume-rank-{rank:04d}.jsonl").exists()]
+    assert sorted(set(resumes)) == [1, 2]
+    assert summary.metrics["epoch"] == 1

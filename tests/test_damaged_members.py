@@ -54,8 +54,10 @@ def test_two_epochs_finish_and_report_each_damaged_member_once(damaged, pipeline
     assert set(reasons) == EXPECTED_BAD[pipeline] and loader.samples_skipped == len(EXPECTED_BAD[pipeline])
     assert reasons[DAMAGED_FLAC] == FLAC_REASON
     if pipeline == "av_pairs":
-        # decord's message, without its timestamps and source paths
-        assert reasons[DAMAGED_MP4] == "mp4: video does not decode (decord: Error sending packet (invalid data))"
+        # decord's message (it depends on which of its threads sees the error first), without its
+        # timestamps, source paths or C++ expressions
+        assert reasons[DAMAGED_MP4] in ("mp4: video does not decode (decord: Error sending packet (invalid data))",
+                                        "mp4: video does not decode (decord: the decoder stopped on bad data)")
     assert all(s.where.startswith("shard-") and f"key {s.index:010d}" in s.where for s in loader.bad_samples)
 
 
@@ -94,29 +96,35 @@ def test_the_bad_set_travels_in_the_checkpoint(damaged):
         assert {s.index for s in resumed.bad_samples} == {DAMAGED_FLAC, DAMAGED_MP4}
 
 
-def test_a_damaged_flac_borrowed_as_a_negative_is_found(damaged):
-    """A batch that reads the damaged FLAC only as another video's sound: the search of the failed batch
-    covers borrowed members, blames the FLAC's own sample, and the batch is served without it."""
+@pytest.mark.parametrize("full_check", [("flac",), ()], ids=["checked-on-first-read", "found-when-dali-fails"])
+def test_a_damaged_flac_borrowed_as_a_negative_is_found(damaged, full_check):
+    """A batch that reads the damaged FLAC only as another video's sound. By default the source decodes
+    every FLAC whole the first time it reads it; without that, DALI fails on the batch and the search of
+    the failed batch covers borrowed members. Either way the FLAC's own sample is blamed and the batch
+    is served without it."""
     options = dict(AV_OPTIONS, negative_fraction=1.0, hard_negative_fraction=0.0)  # every audio borrowed
-    for seed in range(40):
-        loader = build_loader("av_pairs", damaged, batch_size=4, seed=seed, num_threads=1, options=options)
-        slots = loader._slots_of(0)
+    for seed in range(40):  # a seed whose first batch borrows the damaged FLAC (found by replaying its slots)
+        probe = build_loader("av_pairs", damaged, batch_size=4, seed=seed, num_threads=1, options=options,
+                             full_check=())
+        slots = probe._slots_of(0, 0)
         if DAMAGED_FLAC not in {slot.index for slot in slots} and \
                 DAMAGED_FLAC in {index for slot in slots for index, _, _ in slot.borrowed}:
             break
     else:
         pytest.fail("no seed borrows the damaged FLAC in its first batch")
+    loader = build_loader("av_pairs", damaged, batch_size=4, seed=seed, num_threads=1, options=options,
+                          full_check=full_check)
     batch = next(iter(loader))
     assert DAMAGED_FLAC not in batch["audio_index"].tolist() and DAMAGED_FLAC not in batch["index"].tolist()
     assert (batch["match"] == 0).all() and (batch["audio_index"] != batch["index"]).all()
-    (bad,) = loader.bad_samples
-    assert bad.index == DAMAGED_FLAC and bad.reason == FLAC_REASON
+    assert {s.index: s.reason for s in loader.bad_samples}[DAMAGED_FLAC] == FLAC_REASON
 
 
 def test_a_failure_no_sample_explains_names_the_batch(damaged):
     """DALI fails on a batch whose every member decodes on the CPU: the error names the batch's samples."""
     for seed in range(20):
-        loader = build_loader("audio", damaged, batch_size=4, seed=seed, num_threads=1, options=AUDIO_OPTIONS)
+        loader = build_loader("audio", damaged, batch_size=4, seed=seed, num_threads=1, options=AUDIO_OPTIONS,
+                              full_check=())
         rows = [loader._source.index_of_row(row) for row in loader.plan.batch_rows(0, 0)]
         if DAMAGED_FLAC not in rows:
             break

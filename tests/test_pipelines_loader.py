@@ -66,11 +66,16 @@ def test_resume_yields_exactly_the_next_batches(image_dataset, stop_after):
             assert torch.equal(want[name], have[name]), name
 
 
-def test_checkpoint_from_other_settings_is_refused(image_dataset):
+def test_checkpoint_from_another_seed_is_refused_and_another_batch_size_continues(image_dataset):
     loader = build_loader("rotation", image_dataset, batch_size=8, options=SMALL)
-    next(iter(loader))
-    with pytest.raises(ValueError, match="batch_size"):
-        build_loader("rotation", image_dataset, batch_size=4, checkpoint=loader.checkpoint(), options=SMALL)
+    stream = iter(loader)
+    next(stream)
+    state = loader.checkpoint()
+    with pytest.raises(ValueError, match="seed: 0 -> 1"):
+        build_loader("rotation", image_dataset, batch_size=8, seed=1, checkpoint=state, options=SMALL)
+    following = next(stream)["index"].tolist()  # epoch positions 8..15
+    smaller = build_loader("rotation", image_dataset, batch_size=4, checkpoint=state, options=SMALL)
+    assert next(iter(smaller))["index"].tolist() == following[:4]  # positions 8..11: from the global position
 
 
 def test_clear_errors_for_bad_arguments(image_dataset, tmp_path):

@@ -116,3 +116,17 @@ def test_frames_too_big_for_the_shared_buffer_still_arrive_and_grow_it(monkeypat
     third = decoder.decode(video.mp4, [5, 6])  # overwrites the buffer; earlier results are copies
     assert [read_frame_number(f) for f in second] == [11, 0] and [read_frame_number(f) for f in third] == [5, 6]
     decoder.close()
+
+
+@pytest.mark.parametrize("message, reason", [
+    ("[13:54:33] /github/workspace/src/video/ffmpeg/threaded_decoder.cc:292: [13:54:33] /github/workspace/src/video/"
+     "ffmpeg/threaded_decoder.cc:218: Check failed: avcodec_send_packet(dec_ctx_.get(), pkt.get()) >= 0 "
+     "(-1094995529 vs. 0) Thread worker: Error sending packet.", "Error sending packet (invalid data)"),
+    ("[14:40:02] /github/workspace/src/video/ffmpeg/threaded_decoder.cc:104: Check failed: run_.load()",
+     "the decoder stopped on bad data"),
+    ("[14:40:02] /github/workspace/src/video/video_reader.cc:83: ERROR opening: , Invalid data found when processing "
+     "input", "ERROR opening: , Invalid data found when processing input"),
+])
+def test_decord_messages_lose_their_timestamps_paths_and_expressions(message, reason):
+    """decord's own messages (as it raised them on damaged members) become the reason a user reads."""
+    assert video_decode._short_reason(RuntimeError(message)) == reason

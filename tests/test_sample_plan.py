@@ -29,11 +29,12 @@ def test_epochs_and_seeds_give_different_orders_and_no_shuffle_keeps_order():
     assert np.array_equal(_epoch(SamplePlan(1000, 10, shuffle=False), 5), np.arange(1000))
 
 
-def test_substitutes_are_seeded_rows_in_range():
+def test_substitutes_are_seeded_rows_in_range_the_same_on_any_world_size():
     plan = SamplePlan(50, 4, rank=1, world_size=2, seed=9)
-    picks = [plan.substitute(0, b, s, a) for b in range(10) for s in range(4) for a in range(3)]
-    assert picks == [SamplePlan(50, 4, 1, 2, 9).substitute(0, b, s, a) for b in range(10) for s in range(4) for a in range(3)]
+    picks = [plan.substitute(0, p, a) for p in range(40) for a in range(3)]
+    assert picks == [SamplePlan(50, 4, 0, 3, 9).substitute(0, p, a) for p in range(40) for a in range(3)]
     assert all(0 <= p < 50 for p in picks) and len(set(picks)) > 30
+    assert picks != [SamplePlan(50, 4, 1, 2, 10).substitute(0, p, a) for p in range(40) for a in range(3)]
 
 
 def test_bad_arguments_are_named():

@@ -8,6 +8,7 @@ on the driver's node, hands every rank's report to `RunFiles.after_report`, whic
     placement.jsonl             one line per rank and start: node, local rank, pid
     resume-rank-NNNN.jsonl      one line per resume of that rank: step and state digests
     bad_samples.jsonl           one line per sample the loaders found bad: index, shard and key, reason
+    sample_indices.jsonl        with train.record_sample_indices: each rank's batch of each step (manifest indices)
     tensorboard/                rank 0's scalars
 """
 
@@ -22,6 +23,7 @@ from mmssl.train.progress import TensorBoardLog
 
 RECORDS_KEY = "mmssl_records"  # in a report: {"placement": {...}, "resume": {...}, "bad_samples": [...]}
 BAD_SAMPLES_FILE = "bad_samples.jsonl"
+SAMPLE_INDICES_FILE = "sample_indices.jsonl"
 
 
 def without_records(metrics: dict) -> dict:
@@ -45,6 +47,8 @@ class RunFiles(ray.train.UserCallback):
                 self._append(f"resume-rank-{records['resume']['rank']:04d}.jsonl", records["resume"])
             for sample in records.get("bad_samples", ()):
                 self._append(BAD_SAMPLES_FILE, sample)
+            for batch in records.get("sample_indices", ()):
+                self._append(SAMPLE_INDICES_FILE, batch)
         history = without_records(metrics[0])
         self._append("metrics.jsonl", history)
         if self._board is None:

@@ -114,35 +114,36 @@ def full_flac(payload: bytes) -> str | None:
         return reason
     packed, md5 = int.from_bytes(payload[18:26], "big"), payload[26:42]  # STREAMINFO after 8 header bytes
     bits, channels, total = ((packed >> 36) & 0x1F) + 1, ((packed >> 41) & 0x7) + 1, packed & ((1 << 36) - 1)
-    digest, count = hashlib.md5(), 0
     try:
         with av.open(io.BytesIO(payload)) as container:
-            for frame in container.decode(container.streams.audio[0]):
-                samples = frame.to_ndarray()  # s16 / s32, [channels, n] planar or [1, n * channels] packed
-                samples = samples.T if frame.format.is_planar else samples.reshape(-1, channels)
-                digest.update(_pcm_bytes(samples, bits))
-                count += frame.samples
+            frames = [frame.to_ndarray() for frame in container.decode(container.streams.audio[0])]
     except Exception as error:  # noqa: BLE001
         return f"audio does not decode: {_decode_error(error)}"
+    # planar [channels, n] per frame, or packed [1, n * channels]: interleaved samples, in order
+    samples = np.concatenate([f.T.reshape(-1) if f.shape[0] == channels else f.reshape(-1) for f in frames]) \
+        if frames else np.zeros(0, np.int16)
+    count = samples.size // channels
     if total and count != total:
         return f"audio decodes to {count} samples, STREAMINFO says {total} (a damaged frame)"
-    if any(md5) and digest.digest() != md5:
+    if any(md5) and hashlib.md5(_pcm_bytes(samples, bits)).digest() != md5:
         return "audio does not match its STREAMINFO MD5 (damaged samples)"
     return None
 
 
-def _decode_error(error: Exception) -> str:
-    """FFmpeg's words for a decode failure ("Invalid data found when processing input"), no errno or call."""
-    return getattr(error, "strerror", None) or str(error) or type(error).__name__
-
-
 def _pcm_bytes(samples: np.ndarray, bits: int) -> bytes:
     """Interleaved little-endian PCM at `bits` per sample, as FLAC's MD5 is computed over."""
+    if samples.dtype == np.int16 and bits == 16:
+        return samples.astype("<i2", copy=False).tobytes()
     if samples.dtype == np.int32 and bits <= 24:  # FFmpeg holds 17..24-bit FLAC in the top bits of an int32
         samples = samples >> (32 - bits)
     width = (bits + 7) // 8
     wide = np.ascontiguousarray(samples, dtype="<i4").view(np.uint8).reshape(-1, 4)
     return wide[:, :width].tobytes()
+
+
+def _decode_error(error: Exception) -> str:
+    """FFmpeg's words for a decode failure ("Invalid data found when processing input"), no errno or call."""
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 QUICK_CHECKS: dict[str, Callable[[bytes], str | None]] = {"jpg": quick_jpeg, "mp4": quick_mp4, "flac": quick_flac}

@@ -57,6 +57,7 @@ class TrainConfig:
     knn_every_epochs: int = 0  # > 0: held-out kNN of the current network on `knn_data` every this many epochs
     knn_data: str | None = None  # labelled data (class folders, or prepared with labels.parquet)
     precise_bn_batches: int = 0  # > 0: recompute BN statistics over this many batches before the last checkpoint
+    record_sample_indices: bool = False  # each rank's batch indices per step into the run's sample_indices.jsonl
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "loader_threads"):

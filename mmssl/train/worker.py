@@ -53,7 +53,7 @@ def train_worker(config: dict) -> None:
     model = method.model
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    total_steps = spec.train.epochs * loader.batches_per_epoch
+    total_steps = step + loader.batches_left(spec.train.epochs)  # the rest, on this run's number of workers
     if spec.train.max_steps is not None:
         total_steps = min(total_steps, spec.train.max_steps)
     # the lr of this run's global batch, also after a resume on another number of workers
@@ -68,9 +68,12 @@ def train_worker(config: dict) -> None:
     listed_bad = set(shared_bad)  # bad samples already sent to the run's bad_samples.jsonl (by rank 0)
     pending_knn = None  # rank 0's latest held-out kNN, reported with the next metrics
     started = time.perf_counter()
+    indices = []  # (step, this rank's sample indices) since the last report, with train.record_sample_indices
     while step < total_steps:
         batch = next(batches)
         meter.loader_done()
+        if spec.train.record_sample_indices:
+            indices.append({"step": step + 1, "rank": rank, "world_size": world_size, "index": batch["index"].tolist()})
         with autocast:
             loss, step_metrics = method.training_step(model, batch)
         optimizer.zero_grad(set_to_none=True)
@@ -82,14 +85,15 @@ def train_worker(config: dict) -> None:
         _maybe_inject_failure(spec, rank, step)
 
         last = step == total_steps
-        knn_due = spec.train.knn_every_epochs > 0 and step % (spec.train.knn_every_epochs * loader.batches_per_epoch) == 0
+        epoch = loader.epochs_done
+        epoch_ended = loader.position == loader.num_samples  # the last batch of an epoch was just returned
+        knn_due = spec.train.knn_every_epochs > 0 and epoch_ended and epoch % spec.train.knn_every_epochs == 0
         if knn_due and rank == 0:
             from mmssl.eval.periodic_knn import held_out_knn_top1
 
             pending_knn = held_out_knn_top1(spec, method)
-            print(f"epoch {step // loader.batches_per_epoch}: held-out kNN top-1 {pending_knn:.3f}", flush=True)
+            print(f"epoch {epoch}: held-out kNN top-1 {pending_knn:.3f}", flush=True)
         if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last or knn_due:
-            epoch = step // loader.batches_per_epoch
             _share_bad_samples(loader, world_size, shared_bad)  # before a checkpoint saves the loader's set
             metrics = dict(meter.summary(), **step_metrics, step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
                            **_sample_counts(loader))
@@ -105,6 +109,8 @@ def train_worker(config: dict) -> None:
             if rank == 0 and (new_bad := [s for s in loader.bad_samples if s.index not in listed_bad]):
                 records["bad_samples"] = [dataclasses.asdict(sample) for sample in new_bad]
                 listed_bad.update(sample.index for sample in new_bad)
+            if indices:
+                records["sample_indices"], indices = indices, []
             if records:
                 metrics[RECORDS_KEY], records = records, {}
             if step % spec.train.checkpoint_every_steps == 0 or last:
@@ -210,10 +216,12 @@ def _load_restored(restored: LoadedCheckpoint, method, optimizer, rank: int) -> 
 
 
 def _loader_checkpoint(restored: LoadedCheckpoint | None, rank: int, world_size: int) -> str | None:
-    """Exact reader position when the world size is unchanged; else the epoch is re-read with the new sharding."""
-    if restored is None or restored.world_size != world_size:
+    """This rank's own loader state when the world size is unchanged (exact: the next batch is the one the
+    run would have read); else any rank's, whose global part (epoch, position, bad samples) every rank
+    shares: the loader then shares out the positions of the epoch not yet handed out over the new ranks."""
+    if restored is None:
         return None
-    return restored.loader_checkpoints[rank]
+    return restored.loader_checkpoints[rank if restored.world_size == world_size else 0]
 
 
 def _resume_record(rank: int, step: int, method) -> dict:
