@@ -29,16 +29,17 @@ def test_image_family_trains_on_the_photos_only(mixed_dataset):
     assert loader.samples_skipped == 0
 
 
-def _slots(data_dir, exts, epoch=0):
+def _slots(data_dir, exts, epoch=0, full_check=("flac",)):
     table = MemberTable.open(data_dir)
     plan = SamplePlan(table.eligible_count(exts), 2, seed=1)
-    source = SampleSource(table, exts, plan)
+    source = SampleSource(table, exts, plan, full_check=full_check)
     return [source.slot(epoch, b, p) for b in range(plan.batches_per_epoch) for p in range(2)]
 
 
 def test_video_and_audio_members_are_fed_or_skipped_with_a_reason(mixed_dataset):
     """The source that will feed the video and audio graphs: a truncated mp4 and an undecodable flac
-    are found (the mp4 by its structure; the flac when the graph fails and the batch is decoded)."""
+    are found (the mp4 by its structure; the flac by decoding it whole on first read, or, with that
+    off, when the graph fails and the batch is decoded)."""
     data_dir, samples = mixed_dataset
     videos = _slots(data_dir, ("mp4",))
     fed = {s.index for s in videos}
@@ -49,11 +50,14 @@ def test_video_and_audio_members_are_fed_or_skipped_with_a_reason(mixed_dataset)
         assert slot.members == (samples[slot.index]["mp4"],)
 
     with_audio = _slots(data_dir, ("mp4", "flac"))
-    assert {s.index for s in with_audio} == {20, 21, 22, 25}  # 23 is silent: never an audio source
+    assert {s.index for s in with_audio} == {20, 21, 22}  # 23 is silent: never an audio source
+    refused = {index: reason for s in with_audio for index, reason in s.skipped}
+    assert set(refused) == {24, 25} and refused[25].startswith("flac: audio")
     from mmssl.data.member_checks import FULL_CHECKS
 
-    undecodable = {s.index for s in with_audio if FULL_CHECKS["flac"](s.members[1])}
-    assert undecodable == {25}
+    unchecked = _slots(data_dir, ("mp4", "flac"), full_check=())
+    assert {s.index for s in unchecked} == {20, 21, 22, 25}
+    assert {s.index for s in unchecked if FULL_CHECKS["flac"](s.members[1])} == {25}
 
 
 def test_batches_mix_classes_like_the_dataset(class_blocks_dataset):
