@@ -2,17 +2,21 @@
 
 The flow, the same for every family:
 
-    member table (where each sample's members lie)  +  sample plan (rank, epoch, seed -> rows)
+    member table (where each sample's members lie)  +  sample plan (seed, epoch, position -> row)
         -> SampleSource: reads the family's members by offset, skips what fails its check
         -> fn.external_source -> the family's DALI graph (decode, augment) -> named outputs
         -> Loader: a dict of torch tensors per batch, plus `index` (manifest) and `row` (dense)
 
 A family declares the members it needs (`jpg` for images); the plan covers exactly the samples
-that have them, so a dataset mixing photos and videos trains an image family on its photos. The
-Loader's resume state is (epoch, batch, DALI's random state, samples known bad): exact for every
-family. A sample whose bytes fail the source's structural check is replaced in its slot by the
-plan; one that passes it but still fails inside DALI is found by decoding the failed batch on the
-CPU, added to the known-bad set, and the pipeline is rebuilt from the last good batch.
+that have them, so a dataset mixing photos and videos trains an image family on its photos.
+
+The Loader's resume state is global, the epoch, its position (samples handed out over all ranks) and
+the samples known bad, plus this rank's DALI state: restored on the same rank of a run of the same
+size it is exact; on any other rank or world size the positions left are shared out anew (see
+sample_plan.py and docs/resume.md). A sample whose bytes fail the source's checks is replaced in its
+slot by the plan; one that passes them but still fails inside DALI is found by decoding the failed
+batch's members on the CPU, and the pipeline is rebuilt from the last good batch. Once found bad, a
+sample stays out for the rest of the run (docs/media_integrity.md).
 """
 
 from __future__ import annotations
