@@ -60,7 +60,9 @@ def test_run_then_refuse_rerun(mixed_media_dir, tmp_path, capsys):
 def test_webdataset_brace_pattern_keeps_captions_and_metadata(downloader_shards, tmp_path, capsys):
     pattern = f"{downloader_shards}/{{00000..00003}}.tar"  # 00003 is absent: one "shard missing" rejection
     assert main(["--webdataset", pattern, "--output", str(tmp_path), "--local", "--no-progress"]) == 0
-    assert "inputs 6: accepted 5, rejected 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "inputs 6: accepted 5, rejected 1" in out
+    assert f"input: webdataset {pattern!r}: 3 tar files, 1 named but missing (each one rejection)" in out
     manifest = read_manifest(tmp_path).to_pylist()
     assert [(row["modality"], row["source_key"]) for row in manifest] == [
         ("image", "000000000"), ("image", "000000001"), ("image", "000010000"), ("image", "000010001"),

@@ -121,6 +121,15 @@ def config_from_args(args: argparse.Namespace) -> PrepareConfig:
     )
 
 
+def describe_source(spec: dict) -> str:
+    """The source's spec for the terminal: a webdataset pattern's shards are counted, not listed (a
+    `{00000..99999}` pattern names 100,000 of them)."""
+    if spec["type"] != "webdataset":
+        return json.dumps(spec)
+    missing = f", {len(spec['missing'])} named but missing (each one rejection)" if spec["missing"] else ""
+    return f"webdataset {spec['pattern']!r}: {len(spec['tars'])} tar files{missing}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -129,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except ValueError as err:
         parser.error(str(err))
-    print(f"input: {json.dumps(source.spec())}\nconfig: {config}", flush=True)
+    print(f"input: {describe_source(source.spec())}\nconfig: {config}", flush=True)
     try:
         summary = prepare(source, config)
     except PrepareRefused as err:
