@@ -1,21 +1,23 @@
 """`python -m pytest -q -m gpu` over the test files that hold gpu-marked tests, pass / fail per test.
 
-Only those files are collected (found by their `mark.gpu`), which saves collecting the whole suite;
+Only those files are collected (found by their `@pytest.mark.gpu` or `pytestmark`), which saves collecting the whole suite;
 the per-test outcomes come from pytest's JUnit XML. Without a GPU every test reports skipped.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-GPU_MARK = "mark.gpu"
+GPU_MARK = re.compile(r"^\s*@pytest\.mark\.gpu\b|^pytestmark\s*=.*\bmark\.gpu\b", re.MULTILINE)
 
 
 def gpu_test_files(tests_dir: Path) -> list[Path]:
-    return sorted(path for path in Path(tests_dir).glob("test_*.py") if GPU_MARK in path.read_text())
+    """Test files with a gpu-marked test (a decorated test, or a module-wide `pytestmark`)."""
+    return sorted(path for path in Path(tests_dir).glob("test_*.py") if GPU_MARK.search(path.read_text()))
 
 
 def outcomes(junit_xml: Path) -> list[dict]:
@@ -39,7 +41,7 @@ def run(recorder, repo: Path, folder: Path, timeout_s: float) -> None:
     junit = Path(folder) / "logs" / "gpu_tests.xml"
     command = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", f"--junitxml={junit}",
                *(str(path.relative_to(repo)) for path in files)]
-    recorder.record(command=" ".join(command[1:]), files=[path.name for path in files])
+    recorder.record(command=" ".join(["python", *command[1:]]), files=[path.name for path in files])
     run = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=timeout_s)
     cases = outcomes(junit) if junit.exists() else []
     counts = {kind: sum(case["outcome"] == kind for case in cases) for kind in ("passed", "failed", "error", "skipped")}
