@@ -28,3 +28,16 @@ def test_generated_videos_have_the_asked_keyframe_interval(tmp_path):
     with av.open(io.BytesIO(mp4)) as container:
         keyframes = [i for i, packet in enumerate(p for p in container.demux(video=0) if p.size) if packet.is_keyframe]
     assert keyframes == list(range(0, VIDEO_SECONDS * VIDEO_FPS, 12))
+
+
+def _draws(count, seed):
+    return np.random.default_rng(seed).integers(0, 1 << 30, size=count).tolist()
+
+
+def test_chunks_made_side_by_side_are_reproducible_and_one_process_draws_as_before():
+    from mmssl.bench.demo_data import in_chunks
+
+    assert in_chunks(_draws, 7, 5, processes=1) == _draws(7, 5)
+    parallel = in_chunks(_draws, 7, 5, processes=3)
+    assert parallel == in_chunks(_draws, 7, 5, processes=3) and len(parallel) == 7
+    assert parallel == _draws(3, (5, 0)) + _draws(2, (5, 1)) + _draws(2, (5, 2))

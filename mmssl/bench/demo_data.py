@@ -40,19 +40,56 @@ def photo_like(rng: np.random.Generator, long_side_px: int = IMAGE_LONG_SIDE_PX)
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def generate_image_dataset(out_dir: Path, num_images: int, seed: int = 0) -> Path:
-    """A prepared dataset of `num_images` photo-like JPEGs (quality 90)."""
+def photo_jpegs(num_images: int, seed) -> list[tuple[bytes, int, int]]:
+    """(JPEG bytes at quality 90, width, height) of `num_images` photo-like images drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    jpegs = []
+    for _ in range(num_images):
+        pixels = photo_like(rng)
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, "JPEG", quality=90)
+        jpegs.append((buf.getvalue(), pixels.shape[1], pixels.shape[0]))
+    return jpegs
+
+
+def generate_image_dataset(out_dir: Path, num_images: int, seed: int = 0, copies: int = 1, processes: int = 1) -> Path:
+    """A prepared dataset of `num_images` photo-like JPEGs, each stored `copies` times (so a fast loader's timed
+    batches fall inside one epoch), drawn in `processes` processes (see `in_chunks`)."""
     from mmssl.data.dataset_writer import DatasetWriter
 
-    rng = np.random.default_rng(seed)
+    photos = in_chunks(photo_jpegs, num_images, seed, processes)
     with DatasetWriter(out_dir, shard_bytes=16 << 20) as writer:
-        for i in range(num_images):
-            pixels = photo_like(rng)
-            buf = io.BytesIO()
-            Image.fromarray(pixels).save(buf, "JPEG", quality=90)
-            writer.add({"jpg": buf.getvalue()}, {"modality": "image", "source": f"generated/{i}.jpg",
-                                                 "width": pixels.shape[1], "height": pixels.shape[0]})
+        for _ in range(copies):
+            for i, (jpeg, width, height) in enumerate(photos):
+                writer.add({"jpg": jpeg}, {"modality": "image", "source": f"generated/{i}.jpg", "width": width,
+                                           "height": height})
     return out_dir
+
+
+def in_chunks(make, count: int, seed: int, processes: int) -> list:
+    """`make(count, seed)` in one process; with more, `processes` chunks made side by side in forked processes,
+    chunk k drawn from seed (seed, k): other items than one process draws, as random and as reproducible."""
+    if processes <= 1 or count <= 1:
+        return make(count, seed)
+    chunks = min(processes, count)
+    sizes = [count // chunks + (k < count % chunks) for k in range(chunks)]
+    return [item for part in parallel_map(_call, [(make, size, (seed, k)) for k, size in enumerate(sizes)], chunks)
+            for item in part]
+
+
+def parallel_map(function, items: list, processes: int) -> list:
+    """`[function(item) for item in items]`, in a pool of forked processes when `processes` > 1."""
+    if processes <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(min(processes, len(items))) as pool:
+        return pool.map(function, items)
+
+
+def _call(job: tuple):
+    make, count, seed = job
+    return make(count, seed)
 
 
 def panning_video(rng: np.random.Generator) -> bytes:
@@ -89,8 +126,13 @@ def panning_video(rng: np.random.Generator) -> bytes:
     return buf.getvalue()
 
 
-def raw_videos(num_videos: int, seed: int = 0) -> list[bytes]:
-    """The camera-like source videos; prepare them at any GOP with `write_video_dataset`."""
+def raw_videos(num_videos: int, seed=0, processes: int = 1) -> list[bytes]:
+    """The camera-like source videos (in `processes` processes, see `in_chunks`); prepare them at any GOP with
+    `write_video_dataset`."""
+    return in_chunks(_panning_videos, num_videos, seed, processes)
+
+
+def _panning_videos(num_videos: int, seed) -> list[bytes]:
     rng = np.random.default_rng(seed)
     return [panning_video(rng) for _ in range(num_videos)]
 
@@ -102,13 +144,17 @@ class VideoDataset:
     mean_mp4_kb: float  # what the GOP costs on disk
 
 
-def write_video_dataset(out_dir: Path, raw: list[bytes], gop_frames: int, copies: int) -> VideoDataset:
-    """`raw` prepared as preparation does (GOP `gop_frames`, FLAC), each stored `copies` times, so the timed
-    batches fall inside one epoch (a DataLoader idles at every epoch's end; a long real dataset hides that)."""
+def write_video_dataset(out_dir: Path, raw: list[bytes], gop_frames: int, copies: int,
+                        processes: int = 1) -> VideoDataset:
+    """`raw` prepared as preparation does (GOP `gop_frames`, FLAC; in `processes` processes), each stored
+    `copies` times, so the timed batches fall inside one epoch (a DataLoader idles at every epoch's end; a
+    long real dataset hides that)."""
+    from functools import partial
+
     from mmssl.data.dataset_writer import DatasetWriter
     from mmssl.data.normalize_video import VideoConfig, normalize_video
 
-    prepared = [normalize_video(video, VideoConfig(gop_frames=gop_frames)) for video in raw]
+    prepared = parallel_map(partial(normalize_video, config=VideoConfig(gop_frames=gop_frames)), raw, processes)
     with DatasetWriter(out_dir, shard_bytes=64 << 20) as writer:
         for _ in range(copies):
             for i, video in enumerate(prepared):

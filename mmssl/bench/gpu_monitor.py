@@ -1,4 +1,5 @@
-"""GPU utilisation and peak device memory while a backend is timed, from `nvidia-smi` polled in a thread.
+"""GPU utilisation, video-decoder (NVDEC) utilisation and peak device memory while a backend is timed, from
+`nvidia-smi` polled in a thread.
 
 nvidia-smi sees all of the device's memory, DALI's own pools included (torch's allocator statistics
 would miss them). Without a GPU, or without nvidia-smi, the monitor says why and measures nothing:
@@ -12,7 +13,7 @@ import subprocess
 import threading
 
 POLL_S = 0.5
-QUERY = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"]
+QUERY = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used,utilization.decoder", "--format=csv,noheader,nounits"]
 
 
 def gpu_unavailable_reason() -> str | None:
@@ -32,6 +33,7 @@ class GpuMonitor:
     def __init__(self, device_index: int = 0):
         self.device_index, self.reason = device_index, gpu_unavailable_reason()
         self.samples: list[tuple[float, float]] = []  # (utilisation %, memory used MiB)
+        self.decoder: list[float] = []  # NVDEC utilisation %, where the driver reports it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,8 +52,10 @@ class GpuMonitor:
         while True:
             try:
                 lines = subprocess.run(QUERY, capture_output=True, text=True, timeout=5, check=True).stdout.splitlines()
-                utilisation, memory = (float(v) for v in lines[self.device_index].split(","))
-                self.samples.append((utilisation, memory))
+                utilisation, memory, decoder = (v.strip() for v in lines[self.device_index].split(","))
+                self.samples.append((float(utilisation), float(memory)))
+                if decoder.replace(".", "", 1).isdigit():  # "[N/A]" on GPUs without the counter
+                    self.decoder.append(float(decoder))
             except (subprocess.SubprocessError, OSError, ValueError, IndexError) as error:
                 self.reason = f"nvidia-smi failed: {error}"
                 return
@@ -64,4 +68,5 @@ class GpuMonitor:
         utilisation = [u for u, _ in self.samples]
         return {"available": True, "utilisation_pct_mean": sum(utilisation) / len(utilisation),
                 "utilisation_pct_peak": max(utilisation), "peak_memory_mib": max(m for _, m in self.samples),
+                "decoder_utilisation_pct_mean": sum(self.decoder) / len(self.decoder) if self.decoder else None,
                 "readings": len(self.samples)}

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from mmssl.bench.backends import endless
+from mmssl.train.step_settings import optimizer_step
 
 RECIPE_CONFIGS = ("embedded", "full")
 
@@ -110,11 +111,7 @@ def training_step(method, config, device: torch.device):
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
 
     def step(batch: dict[str, torch.Tensor]) -> None:
-        with autocast:
-            loss, _ = method.training_step(method.model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(method, method.model, optimizer, batch, autocast)
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # the step's time is its GPU work, not its launch
 

@@ -231,7 +231,7 @@ class AVCorrespondence(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         form = self.config.form
         require_keys(batch, ("video", "audio", "match") + (("index", "audio_index") if form == "nce" else ()),
                      "AVCorrespondence")
@@ -242,16 +242,16 @@ class AVCorrespondence(NetworkStateOnly, nn.Module):
             loss, accuracy = pretext_classification_loss(output, match)
         elif form == "contrastive":
             loss = contrastive_pair_loss(output, match, self.config.margin)
-            accuracy = (self.predict_from(output) == match).float().mean().item()
+            accuracy = (self.predict_from(output) == match).float().mean()
         else:
             video, audio, logit = output
             nce = correspondence_nce_loss(video, audio, match, batch["index"], batch["audio_index"],
                                           self.config.temperature)
             pair = balanced_pair_loss(logit, match)
             loss = nce + pair
-            accuracy = (self.predict_from(output) == match).float().mean().item()
-            metrics = {"nce": nce.item(), "pair_loss": pair.item()}
-        return loss, {"loss": loss.item(), "accuracy": accuracy, **metrics}
+            accuracy = (self.predict_from(output) == match).float().mean()
+            metrics = {"nce": nce.detach(), "pair_loss": pair.detach()}
+        return loss, {"loss": loss.detach(), "accuracy": accuracy, **metrics}
 
     def forward_for_bn_statistics(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
         """The forward pass `train.precise_bn_batches` runs to recompute BN statistics."""

@@ -70,14 +70,16 @@ class ClusterFit(NetworkStateOnly, nn.Module):
         self.pseudo_labels = read_pseudo_labels(config.pseudo_labels, config.num_clusters)
         self.model = seeded_network(seed, lambda: ClusterFitNetwork(config), device)
 
-    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def training_step(
+        self, model: nn.Module, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("image", "index"), "ClusterFit")
         index = batch["index"].cpu().long()
         if int(index.max()) >= self.pseudo_labels.numel() or bool((self.pseudo_labels[index] < 0).any()):
             raise ValueError(f"{self.config.pseudo_labels} has no pseudo-label for some samples of this batch: "
                              "cluster the same dataset the run trains on")
         loss, accuracy = pretext_classification_loss(model(batch["image"]), self.pseudo_labels[index])
-        return loss, {"loss": loss.item(), "accuracy": accuracy}
+        return loss, {"loss": loss.detach(), "accuracy": accuracy}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)

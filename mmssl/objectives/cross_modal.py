@@ -71,7 +71,7 @@ class CrossModal(nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("video", "audio", "row"), "CrossModal")
         video_embedding, audio_embedding = model(batch["video"], batch["audio"])
         video_to_audio = self.audio_memory.losses(batch["row"], {"video_to_audio": video_embedding})["video_to_audio"]
@@ -79,8 +79,8 @@ class CrossModal(nn.Module):
         loss = video_to_audio + audio_to_video
         self.video_memory.update(batch["row"], video_embedding)
         self.audio_memory.update(batch["row"], audio_embedding)
-        metrics = {"loss_video_to_audio": video_to_audio.item(), "loss_audio_to_video": audio_to_video.item()}
-        return loss, {"loss": loss.item(), **metrics}
+        metrics = {"loss_video_to_audio": video_to_audio.detach(), "loss_audio_to_video": audio_to_video.detach()}
+        return loss, {"loss": loss.detach(), **metrics}
 
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).video.backbone, clips)

@@ -80,10 +80,10 @@ class FrameOrder(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("frames", "label"), "FrameOrder")
         loss, accuracy = pretext_classification_loss(model(batch["frames"]), batch["label"])
-        return loss, {"loss": loss.item(), "accuracy": accuracy}
+        return loss, {"loss": loss.detach(), "accuracy": accuracy}
 
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         """Clips [B, 3, T, H, W] -> the trunk's features averaged over frames (kNN on clips)."""

@@ -56,10 +56,10 @@ class Jigsaw(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("tiles", "label"), "Jigsaw")
         loss, accuracy = pretext_classification_loss(model(batch["tiles"]), batch["label"])
-        return loss, {"loss": loss.item(), "accuracy": accuracy}
+        return loss, {"loss": loss.detach(), "accuracy": accuracy}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)

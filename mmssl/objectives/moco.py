@@ -68,7 +68,7 @@ class MoCo(nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("view_0", "view_1"), "MoCo")
         queries = model(batch["view_0"])
         momentum_update_(self.key_encoder, unwrap(model), self.config.encoder_momentum)
@@ -76,7 +76,7 @@ class MoCo(nn.Module):
         loss = info_nce_loss(queries.float(), keys, self.queue.clone(), self.config.temperature)
         self._enqueue(all_gather_cat(keys))
         self.steps += 1
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def _keys(self, images: torch.Tensor) -> torch.Tensor:

@@ -51,13 +51,13 @@ class NPID(nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss of one batch (image, row: the sample's memory-bank row); updates the memory bank after computing it."""
         require_keys(batch, ("image", "row"), "NPID")
         embedding = model(batch["image"])
         loss = self.contrast.losses(batch["row"], {"image": embedding})["image"]
         self.contrast.update(batch["row"], embedding)
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)

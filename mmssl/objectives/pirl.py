@@ -105,7 +105,7 @@ class PIRL(nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss of one batch (image, tiles, row: the sample's memory-bank row); updates the memory bank after computing it."""
         require_keys(batch, ("image", "tiles", "row"), "PIRL")
         image_embedding, tile_embedding = model(batch["image"], batch["tiles"])
@@ -114,7 +114,8 @@ class PIRL(nn.Module):
         weight = self.config.loss_weight
         loss = weight * terms["tiles"] + (1.0 - weight) * terms["image"]
         self.contrast.update(batch["row"], image_embedding)
-        return loss, {"loss": loss.item(), "loss_tiles": terms["tiles"].item(), "loss_image": terms["image"].item()}
+        metrics = {"loss_tiles": terms["tiles"].detach(), "loss_image": terms["image"].detach()}  # read at log steps
+        return loss, {"loss": loss.detach(), **metrics}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features, for kNN evaluation."""

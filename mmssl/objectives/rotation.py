@@ -48,10 +48,10 @@ class Rotation(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("image", "label"), "Rotation")
         loss, accuracy = pretext_classification_loss(model(batch["image"]), batch["label"])
-        return loss, {"loss": loss.item(), "accuracy": accuracy}
+        return loss, {"loss": loss.detach(), "accuracy": accuracy}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)

@@ -77,7 +77,7 @@ class SimCLR(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("view_0", "view_1"), "SimCLR")
         local = batch["view_0"].shape[0]
         embeddings = model(torch.cat([batch["view_0"], batch["view_1"]]))  # one pass: BN sees both views
@@ -87,7 +87,7 @@ class SimCLR(NetworkStateOnly, nn.Module):
             view_0, view_1, all_gather_with_grad(view_0), all_gather_with_grad(view_1),
             rank * local, self.config.temperature,
         )
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, images)

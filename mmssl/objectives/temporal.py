@@ -93,7 +93,7 @@ class Temporal(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         min_gap_s = self.config.far_negative_min_gap_s
         far_keys = ("clip_far", "far_gap_s") if min_gap_s is not None else ()
         require_keys(batch, ("clip_a", "clip_b", "index", *far_keys), "Temporal")
@@ -108,8 +108,8 @@ class Temporal(NetworkStateOnly, nn.Module):
             far_is_negative = batch["far_gap_s"].abs() >= min_gap_s
             loss = temporal_contrast_loss(embeddings[0], embeddings[1], videos, self.config.temperature,
                                           embeddings[2], far_is_negative)
-            metrics["far_negative_fraction"] = far_is_negative.float().mean().item()
-        return loss, {"loss": loss.item(), **metrics}
+            metrics["far_negative_fraction"] = far_is_negative.float().mean()
+        return loss, {"loss": loss.detach(), **metrics}
 
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         return pooled_features(unwrap(model).backbone, clips)

@@ -85,14 +85,14 @@ class Tracking(NetworkStateOnly, nn.Module):
 
     def training_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         require_keys(batch, ("patch_a", "patch_b", "index", "tracked"), "Tracking")
         local = batch["patch_a"].shape[0]
         embeddings = model(torch.cat([batch["patch_a"], batch["patch_b"]]))  # one forward: BN sees both
         videos = batch["index"].to(embeddings.device)
         tracked = batch["tracked"]
         loss = trusted_pairs_loss(embeddings[:local], embeddings[local:], videos, tracked, self.config.temperature)
-        return loss, {"loss": loss.item(), "tracked_fraction": tracked.float().mean().item()}
+        return loss, {"loss": loss.detach(), "tracked_fraction": tracked.float().mean()}
 
     def features(self, model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         """Clips [B, 3, T, H, W] -> the image backbone's features averaged over frames (kNN on clips)."""

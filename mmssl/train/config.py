@@ -52,6 +52,9 @@ class TrainConfig:
     loader_threads: int = 4  # DALI CPU threads per worker
     torch_threads: int = 0  # intra-op threads per CPU worker (0: the worker's CPU share)
     bf16: bool = True  # autocast on GPU (ignored on CPU)
+    channels_last: bool = True  # convolution trunks in NHWC / NDHWC under bf16 on GPU (step_settings.py)
+    cudnn_benchmark: bool = True  # cuDNN picks its fastest algorithms for the loader's fixed shapes (GPU)
+    compile: bool = False  # torch.compile the model (a compile at start; any device)
     fail_at_step: int | None = None  # fault injection for tests: rank `fail_rank` dies once at this step
     fail_rank: int = 1
     knn_every_epochs: int = 0  # > 0: held-out kNN of the current network on `knn_data` every this many epochs

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -28,9 +28,10 @@ from mmssl.pipelines.loader import build_loader
 from mmssl.train.checkpoint import LoadedCheckpoint, read_checkpoint, write_rank_files
 from mmssl.train.config import RunSpec
 from mmssl.train.precise_bn import refresh_bn_statistics
-from mmssl.train.progress import StepMeter, progress_line
+from mmssl.train.progress import StepMeter, host_values, progress_line
 from mmssl.train.schedule import build_optimizer, build_scheduler, scaled_lr
 from mmssl.train.state_digest import state_digest
+from mmssl.train.step_settings import StepSettings, compiled, optimizer_step, prepare_model
 
 
 def run_dir(spec: RunSpec) -> Path:
@@ -50,9 +51,11 @@ def train_worker(config: dict) -> None:
     records = {"placement": _placement(context)}  # for the run files, sent with the first report
 
     loader, method, optimizer, step = _build_and_restore(spec, rank, world_size, device, records)
-    model = method.model
+    settings = StepSettings.for_device(spec.train, device)
+    model = prepare_model(method.model, settings)
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    model = compiled(model, settings)
     total_steps = step + loader.batches_left(spec.train.epochs)  # the rest, on this run's number of workers
     if spec.train.max_steps is not None:
         total_steps = min(total_steps, spec.train.max_steps)
@@ -61,7 +64,7 @@ def train_worker(config: dict) -> None:
                                 spec.optim.warmup_steps, spec.optim.final_lr_fraction, start_step=step,
                                 drop_at=spec.optim.lr_drop_at, drop_factor=spec.optim.lr_drop_factor)
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and spec.train.bf16 else nullcontext()
+    autocast = settings.autocast(device)
     meter = StepMeter(world_size, spec.train.batch_size)
     batches = _endless(loader)
     shared_bad = {sample.index for sample in loader.bad_samples}  # bad samples every rank knows of
@@ -72,16 +75,12 @@ def train_worker(config: dict) -> None:
     while step < total_steps:
         batch = next(batches)
         meter.loader_done()
-        if spec.train.record_sample_indices:
+        if spec.train.record_sample_indices:  # a host read: only when asked for
             indices.append({"step": step + 1, "rank": rank, "world_size": world_size, "index": batch["index"].tolist()})
-        with autocast:
-            loss, step_metrics = method.training_step(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, step_metrics = optimizer_step(method, model, optimizer, batch, autocast)
         scheduler.step()
         step += 1
-        meter.step_done(float(loss.detach()))
+        meter.step_done(loss)  # metrics stay on the device until a log step reads them
         _maybe_inject_failure(spec, rank, step)
 
         last = step == total_steps
@@ -95,8 +94,8 @@ def train_worker(config: dict) -> None:
             print(f"epoch {epoch}: held-out kNN top-1 {pending_knn:.3f}", flush=True)
         if step % spec.train.log_every_steps == 0 or step % spec.train.checkpoint_every_steps == 0 or last or knn_due:
             _share_bad_samples(loader, world_size, shared_bad)  # before a checkpoint saves the loader's set
-            metrics = dict(meter.summary(), **step_metrics, step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
-                           **_sample_counts(loader))
+            metrics = dict(meter.summary(), **host_values(step_metrics), step=step, epoch=epoch,
+                           lr=scheduler.get_last_lr()[0], **_sample_counts(loader))
             if last:
                 metrics["train_time_s"] = time.perf_counter() - started
                 if spec.train.precise_bn_batches:  # the last checkpoint carries statistics of its own weights
