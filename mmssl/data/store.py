@@ -19,6 +19,7 @@ for every filesystem, and every retry is counted.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -195,3 +196,32 @@ def check_access(location: StoreLocation) -> None:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+@functools.lru_cache(maxsize=8)
+def _bucket(scheme_and_bucket: str) -> StoreLocation:
+    return open_location(scheme_and_bucket)
+
+
+def uri_file(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) of one object named by a URI; the filesystem is shared by the bucket's objects."""
+    parts = urlsplit(uri)
+    bucket = _bucket(f"{parts.scheme}://{parts.netloc}" + (f"?{parts.query}" if parts.query else ""))
+    return bucket.filesystem, f"{bucket.root}{parts.path}"
+
+
+def read_uri(uri: str, max_bytes: int | None = None, head_bytes: int | None = None) -> bytes:
+    """An object's bytes (its first `head_bytes` only, if given); ValueError naming the size when it is over
+    `max_bytes`, FileNotFoundError when it does not exist."""
+    filesystem, path = uri_file(uri)
+    if max_bytes is not None:
+        size = with_retries(lambda: filesystem.get_file_info(path), RetryPolicy()).size
+        if size is None:
+            raise FileNotFoundError(uri)
+        if size > max_bytes:
+            raise ValueError(f"{size} bytes (bound {max_bytes})")
+
+    def read() -> bytes:
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read(head_bytes) if head_bytes is not None else stream.read()
+    return with_retries(read, RetryPolicy())

@@ -42,7 +42,7 @@ def store_member_table(uri: str) -> tuple[Path, str]:
         if not (copy.exists() and copy.read_bytes() == listing):
             _copy_table(location, table_dir, listing)
     else:
-        _build_from_index_files(location, table_dir)
+        build_table_from_store_index(location, table_dir)
     return table_dir, location.path(SHARDS_DIR)
 
 
@@ -55,7 +55,8 @@ def _copy_table(location: StoreLocation, table_dir: Path, listing: bytes) -> Non
     _write_atomic(table_dir / SHARDS_FILE, listing)
 
 
-def _build_from_index_files(location: StoreLocation, table_dir: Path) -> None:
+def build_table_from_store_index(location: StoreLocation, table_dir: Path) -> Path:
+    """The member table of the dataset at `location`, built into `table_dir` from the store's .idx files."""
     files = set(location.list_files(SHARDS_DIR))
     stems = sorted(name[:-len(".tar")] for name in files if name.startswith(SHARD_PREFIX) and name.endswith(".tar"))
     if not stems:
@@ -68,13 +69,13 @@ def _build_from_index_files(location: StoreLocation, table_dir: Path) -> None:
                                 "prepared dataset with its .idx files")
     copy = table_dir / SHARDS_FILE
     if copy.exists() and json.loads(copy.read_text())["shards"] == stems:
-        return  # built earlier from the same shards
+        return table_dir  # built earlier from the same shards
     per_shard = []
     for stem in stems:
         where = location.describe(SHARDS_DIR, f"{stem}.idx")
         per_shard.append(sample_locations(parse_index_entries(location.read_bytes(SHARDS_DIR, f"{stem}.idx").decode(),
                                                               where), where))
-    write_member_table(stems, per_shard, table_dir, location.describe())
+    return write_member_table(stems, per_shard, table_dir, location.describe())
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
