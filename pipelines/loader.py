@@ -239,8 +239,8 @@ class Loader:
         return having({"image": "jpg", "video": "mp4"}[kind])
 
     def store_stats(self):
-        """Requests, bytes and in-flight counts this process sent to the dataset's store since the pipeline
-        was last built (None on local disk, and not counting DALI source workers' own requests)."""
+        """Requests, bytes and in-flight counts this process sent to the dataset's store since the loader was
+        built (None on local disk; DALI source workers' own requests are counted in their processes)."""
         return self._reader.snapshot() if self._reader.prefetches else None
 
     @property
