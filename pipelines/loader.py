@@ -37,6 +37,7 @@ from nvidia.dali.backend import TensorListGPU
 from mmssl.data.member_checks import FULL_CHECKS
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
+from mmssl.data.shard_reader import StoreOptions, open_shard_reader
 from mmssl.pipelines import ops
 from mmssl.pipelines.audio import AUDIO_MEMBERS, AUDIO_OUTPUTS, AudioFeed, audio_graph
 from mmssl.pipelines.av_pairs import AV_MEMBERS, AV_PAIRS_OUTPUTS, AVPairsFeed, AVPairsOptions, av_pairs_graph
@@ -147,8 +148,12 @@ def make_config(pipeline: str, options: dict | None):
 def build_loader(pipeline: str, data_dir, *, batch_size: int, device: str = "cpu", device_id: int | None = None,
                  shard_id: int = 0, num_shards: int = 1, seed: int = 0, num_threads: int = 2,
                  checkpoint: str | None = None, options: dict | None = None, shuffle: bool = True,
-                 source_workers: int | None = None, full_check: tuple[str, ...] = FULL_CHECK_MEMBERS) -> "Loader":
+                 source_workers: int | None = None, full_check: tuple[str, ...] = FULL_CHECK_MEMBERS,
+                 store: StoreOptions | None = None) -> "Loader":
     """A loader of `pipeline` over the prepared dataset `data_dir` for rank `shard_id` of `num_shards`.
+
+    `data_dir`: a directory, or a store URI (`s3://bucket/prefix`, see mmssl/data/store.py) whose
+    members are fetched by byte range, `store` saying how (requests in flight, a local cache).
 
     `source_workers`: processes reading members for DALI (0: in this process; default 0 on CPU,
     where decoding dominates, and 2 on GPU, where DALI outpaces one Python thread).
@@ -169,7 +174,7 @@ def build_loader(pipeline: str, data_dir, *, batch_size: int, device: str = "cpu
     if device == "gpu" and device_id is None:
         device_id = torch.cuda.current_device()
     return Loader(pipeline, cfg, table, plan, device=device, device_id=device_id if device == "gpu" else None,
-                  num_threads=num_threads, checkpoint=checkpoint, full_check=full_check,
+                  num_threads=num_threads, checkpoint=checkpoint, full_check=full_check, store=store,
                   source_workers=source_workers if source_workers is not None else (2 if device == "gpu" else 0))
 
 
@@ -188,13 +193,14 @@ class Loader:
 
     def __init__(self, pipeline: str, cfg, table: MemberTable, plan: SamplePlan, *, device: str,
                  device_id: int | None, num_threads: int, checkpoint: str | None, source_workers: int,
-                 full_check: tuple[str, ...] = FULL_CHECK_MEMBERS):
+                 full_check: tuple[str, ...] = FULL_CHECK_MEMBERS, store: StoreOptions | None = None):
         self.pipeline, self.cfg, self.device, self.plan, self.table = pipeline, cfg, device, plan, table
         self.family = FAMILIES[pipeline]
         self.batch_size, self.shard_id, self.num_shards = plan.batch_size, plan.rank, plan.world_size
         self.batches_per_epoch = plan.batches_per_epoch  # of a whole epoch (a resumed plan's first may be shorter)
         self._pipe_args = dict(batch_size=plan.batch_size, num_threads=num_threads, device_id=device_id)
         self._source_workers, self._full_check = source_workers, full_check
+        self._reader = open_shard_reader(table, store)  # kept across pipeline rebuilds: its pool, cache and counts
         self._permutations = cfg.permutation_set() if self.family.uses_permutations else None
         self.epoch, self._batch_in_epoch = 0, 0
         self.bad: dict[int, SkippedSample] = {}  # every sample found bad so far (here or on other ranks), once each
@@ -231,6 +237,11 @@ class Loader:
         if kind == "audio":
             return having("flac") - having("flac", "mp4")
         return having({"image": "jpg", "video": "mp4"}[kind])
+
+    def store_stats(self):
+        """Requests, bytes and in-flight counts this process sent to the dataset's store since the loader was
+        built (None on local disk; DALI source workers' own requests are counted in their processes)."""
+        return self._reader.snapshot() if self._reader.prefetches else None
 
     @property
     def samples_skipped(self) -> int:
@@ -328,7 +339,7 @@ class Loader:
     def _build(self):
         feed = self.family.feed(self.cfg, self.device) if self.family.feed is not None else None
         self._source = SampleSource(self.table, self.family.members, self.plan, known_bad=self._source_bad, feed=feed,
-                                    full_check=self._full_check)
+                                    full_check=self._full_check, reader=self._reader, workers=self._source_workers)
         extra = {"permutations": self._permutations} if self.family.uses_permutations else {}
         pipe = family_pipeline(self.family, self._source, self.cfg, self.device, self._source_workers,
                                checkpoint=self._dali_state, graph_args=extra, seed=self.plan.dali_seed(),

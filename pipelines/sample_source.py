@@ -2,7 +2,8 @@
 
 `fn.external_source` calls a `SampleSource` once per sample slot, in the main process or in its
 parallel worker processes. The source maps the slot to a sample through the plan, reads the
-family's members by offset (one `pread` each: no tar parsing), checks each member's structure, and
+family's members by offset (one `pread` each on disk, one range request each on an object store,
+fetched ahead: see mmssl/data/shard_reader.py; no tar parsing), checks each member's structure, and
 hands them to the family's feed (see feeds.py: the encoded bytes for images; planned frames and
 audio windows for video and audio). It returns the feed's arrays plus `index` (manifest index),
 `row` (dense row of the family's samples), `skipped` (manifest indices passed over in this slot)
@@ -33,8 +34,7 @@ process boundaries; the tables are memory-mapped in each process.
 
 from __future__ import annotations
 
-import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +44,11 @@ import nvidia.dali.types as types
 from mmssl.data.member_checks import FULL_CHECKS, QUICK_CHECKS
 from mmssl.data.member_table import MemberTable
 from mmssl.data.sample_plan import SamplePlan
+from mmssl.data.shard_reader import LocalShards, MemberUnreadable, StoreShards, open_shard_reader
 from mmssl.data.shards import sample_key
 from mmssl.pipelines.feeds import EncodedMembers, Feed, FeedOutput, FeedRequest, SampleRejected
 
 MAX_ATTEMPTS = 64  # substitutes tried for one slot before the dataset is called broken
-MAX_OPEN_SHARDS = 32  # file descriptors kept open per process
 KNOWN_BAD_REASON = "failed to decode in the pipeline"
 FULL_CHECK_MEMBERS = ("flac",)  # decoded whole on the CPU the first time a process reads them (see SampleSource)
 
@@ -75,22 +75,25 @@ class SampleSource:
 
     def __init__(self, table: MemberTable, exts: tuple[str, ...], plan: SamplePlan,
                  known_bad: frozenset[int] = frozenset(), feed: Feed | None = None,
-                 full_check: tuple[str, ...] = FULL_CHECK_MEMBERS):
+                 full_check: tuple[str, ...] = FULL_CHECK_MEMBERS, reader: LocalShards | StoreShards | None = None,
+                 workers: int = 0):
         self.table, self.tar_paths = table, table.tar_paths
         self.exts, self.plan, self.known_bad, self.full_check = exts, plan, known_bad, full_check
+        self.reader = reader if reader is not None else open_shard_reader(table)
+        self.workers = workers  # DALI processes the batches are split among (0: this one reads them all)
+        in_flight = self.reader.options.requests_in_flight if self.reader.prefetches else 1
+        self._window_slots = max(1, in_flight // len(exts))
+        self._ahead: deque[tuple[int, int, int]] = deque()  # slots prefetched, in plan order
+        self._batch_rows: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self.feed = feed if feed is not None else EncodedMembers(exts)
         self.eligible_path = table.eligible_path(exts)
         self.found_bad: dict[int, str] = {}  # samples that failed in this process, and why
         self._checked_whole: set[tuple[int, str]] = set()  # (index, ext) that passed the full check here
         self._arrays: dict | None = None
-        self._files: OrderedDict[int, int] = OrderedDict()
 
     def __getstate__(self) -> dict:  # worker processes open their own files and keep their own findings
-        return dict(self.__dict__, _arrays=None, _files=OrderedDict(), found_bad={}, _checked_whole=set())
-
-    def __del__(self) -> None:
-        for fd in self._files.values():
-            os.close(fd)
+        return dict(self.__dict__, _arrays=None, found_bad={}, _checked_whole=set(), _ahead=deque(),
+                    _batch_rows=OrderedDict())
 
     @property
     def arrays(self) -> dict:
@@ -117,7 +120,8 @@ class SampleSource:
 
         Everything random about the slot (substitutes, the feed's choices) is seeded by the epoch position
         it holds, not by the rank or batch: the same on any number of ranks."""
-        row = int(self.plan.batch_rows(epoch, batch)[position])
+        self._prefetch_from(epoch, batch, position)
+        row = int(self._rows_of(epoch, batch)[position])
         at = self.plan.position(epoch, batch, position)
         skipped = []
         for attempt in range(MAX_ATTEMPTS):
@@ -136,7 +140,7 @@ class SampleSource:
             row = self.plan.substitute(epoch, at, attempt)
         raise BrokenDatasetError(
             f"{MAX_ATTEMPTS} samples in a row could not be fed (e.g. {self.describe(skipped[0][0])}: {skipped[0][1]}); "
-            f"the dataset in {Path(self.tar_paths[0]).parent.parent} looks broken: re-run preparation on it")
+            f"the dataset in {self.table.location} looks broken: re-run preparation on it")
 
     @property
     def num_rows(self) -> int:
@@ -153,7 +157,11 @@ class SampleSource:
             return (), self.found_bad[index]
         members = []
         for ext in exts or self.exts:
-            payload = self.read_member(index, ext)
+            try:
+                payload = self.read_member(index, ext)
+            except MemberUnreadable as unreadable:
+                self.found_bad[index] = f"{ext}: {unreadable.reason}"
+                return (), self.found_bad[index]
             reason = QUICK_CHECKS[ext](payload)
             if reason is None and ext in self.full_check and (index, ext) not in self._checked_whole:
                 reason = FULL_CHECKS[ext](payload)
@@ -166,17 +174,56 @@ class SampleSource:
 
     def read_member(self, index: int, ext: str) -> bytes:
         offset, size = (int(v) for v in self.arrays[ext][index])
-        return os.pread(self._fd(int(self.arrays["shard"][index])), size, offset)
+        return self.reader.read(int(self.arrays["shard"][index]), offset, size)
 
     def describe(self, index: int) -> str:
         """Where a sample lives, for log lines: `shard-000003.tar key 0000000042`."""
         return f"{Path(self.tar_paths[int(self.arrays['shard'][index])]).name} key {sample_key(index)}"
 
-    def _fd(self, shard: int) -> int:
-        if shard in self._files:
-            self._files.move_to_end(shard)
-            return self._files[shard]
-        if len(self._files) >= MAX_OPEN_SHARDS:
-            os.close(self._files.popitem(last=False)[1])
-        self._files[shard] = os.open(self.tar_paths[shard], os.O_RDONLY)
-        return self._files[shard]
+    def _rows_of(self, epoch: int, batch: int) -> np.ndarray:
+        key = (epoch, batch)
+        if key not in self._batch_rows:
+            self._batch_rows[key] = self.plan.batch_rows(epoch, batch)
+            if len(self._batch_rows) > 8:
+                self._batch_rows.popitem(last=False)
+        return self._batch_rows[key]
+
+    def _prefetch_from(self, epoch: int, batch: int, position: int) -> None:
+        """Ask the reader for the members of the slots this process serves next, the current one first.
+
+        Alone (no DALI workers) this process serves every slot, so it reads ahead across batches, up
+        to the window. A DALI worker is handed a contiguous part of a batch (DALI splits each batch
+        evenly among its workers, and any worker may take the next part), so it reads ahead to the
+        end of its part only: no member is fetched twice by two processes."""
+        if not self.reader.prefetches:
+            return
+        current = (epoch, batch, position)
+        while self._ahead and self._ahead[0] < current:
+            self._ahead.popleft()
+        slot = self._next_slot(self._ahead[-1]) if self._ahead else current
+        end = (epoch, batch, self._part_end(position)) if self.workers > 0 else None
+        ranges = []
+        while len(self._ahead) < self._window_slots and (end is None or slot < end):
+            index = self.index_of_row(int(self._rows_of(*slot[:2])[slot[2]]))
+            if index not in self.known_bad and index not in self.found_bad:
+                shard = int(self.arrays["shard"][index])
+                ranges += [(shard, *(int(v) for v in self.arrays[ext][index])) for ext in self.exts]
+            self._ahead.append(slot)
+            slot = self._next_slot(slot)
+        self.reader.prefetch(ranges)
+
+    def _next_slot(self, slot: tuple[int, int, int]) -> tuple[int, int, int]:
+        epoch, batch, position = slot
+        if position + 1 < self.plan.batch_size:
+            return epoch, batch, position + 1
+        return (epoch, batch + 1, 0) if batch + 1 < self.plan.batches_in_epoch(epoch) else (epoch + 1, 0, 0)
+
+    def _part_end(self, position: int) -> int:
+        """End (exclusive) of the part of a batch holding `position`, as DALI splits batches among workers."""
+        size, extra = divmod(self.plan.batch_size, self.workers)
+        end = 0
+        for part in range(self.workers):
+            end += size + (part < extra)
+            if position < end:
+                return end
+        return self.plan.batch_size

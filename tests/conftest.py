@@ -15,7 +15,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 pytest_plugins = ["fixtures_media", "fixtures_learning", "fixtures_synthetic", "fixtures_ingest", "fixtures_pipelines",
-                  "fixtures_downloaders"]
+                  "fixtures_downloaders", "fixtures_store"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,9 +6,14 @@ sweeps; and the training side (steps/s of a recipe's model, synthetic vs fed by 
     python tools/bench_loader.py --pipeline pirl --backend dali-cpu,torch --batches 20 --threads 2
     python tools/bench_loader.py --pipeline clips --backend dali-cpu,torch --batch-size 8 --gop 16,250
     python tools/bench_loader.py --pipeline frame_order --threads 1,2 --train-recipe shuffle_learn --json out.json
+    python tools/bench_loader.py --pipeline pirl --data s3://bucket/prefix --local-copy /data/prefix
+    python tools/bench_loader.py --pipeline pirl --local-s3 --added-latency-ms 20 --requests-in-flight 1,32
 
 Without --data a temporary demo dataset is generated (photo-like images, or panning videos with sound
-prepared as preparation prepares them). The logic lives in mmssl.bench; this is its command line.
+prepared as preparation prepares them). With --data s3://... (or --local-s3: a SeaweedFS server
+started here, holding the demo data or --data) the loader on the store is timed beside the same data
+on local disk instead (mmssl/bench/store_bench.py). The logic lives in mmssl.bench; this is its
+command line.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import sys
 from mmssl.bench.backends import REQUESTABLE
 from mmssl.bench.profile import DEFAULT_GOP, PIPELINES, BenchConfig, run_profile
 from mmssl.bench.report import plot, render, write_json
+from mmssl.data.shard_reader import StoreOptions
+from mmssl.data.store import is_uri
 
 
 def numbers(kind: type):
@@ -62,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-batch-size", type=int, help="replaces the recipe's batch size")
     parser.add_argument("--json", help="write every figure and the machine here")
     parser.add_argument("--plot", help="write a PNG chart here")
+    store = parser.add_argument_group("object storage (--data s3://... or --local-s3)")
+    store.add_argument("--local-s3", action="store_true",
+                       help="start a SeaweedFS S3 server on 127.0.0.1, put the data there (--data DIR or demo images)")
+    store.add_argument("--local-copy", help="the --data URI's dataset on local disk (default: copied from the store)")
+    store.add_argument("--added-latency-ms", type=numbers(float), default=(),
+                       help="also read the store through a proxy delaying each request this long (a store on 127.x)")
+    store.add_argument("--requests-in-flight", type=numbers(int), default=(StoreOptions().requests_in_flight,),
+                       help="range requests the loader keeps in flight (train.store_requests_in_flight); a sweep: 1,32")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                         help="progress bar on stderr (default: when it is a terminal)")
     return parser
@@ -88,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.local_s3 or (args.data and is_uri(args.data)):
+        return store_comparison(args)
     try:
         config = config_from_args(args, argv)
     except ValueError as error:
@@ -103,6 +120,43 @@ def main(argv: list[str] | None = None) -> int:
         write_json(report, args.json)
     if args.plot:
         plot(report, args.plot)
+    return 0
+
+
+def store_comparison(args: argparse.Namespace) -> int:
+    """The loader on the store beside local disk: one table (and --json)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from mmssl.bench.store_bench import StoreBenchConfig, render_store_rows, run_store_bench
+
+    with tempfile.TemporaryDirectory(prefix="mmssl-bench-s3-") as scratch:
+        server = None
+        uri, local_copy = args.data, args.local_copy
+        if args.local_s3:
+            from mmssl.bench import demo_data
+            from mmssl.bench.local_s3 import start_local_s3
+
+            local_copy = args.data or str(demo_data.generate_image_dataset(Path(scratch) / "data", args.images, args.seed))
+            server = start_local_s3(Path(scratch) / "seaweedfs")
+            server.upload(local_copy, "mmssl-bench/data")
+            os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = server.access_key, server.secret_key
+            uri = server.uri("mmssl-bench/data")
+        config = StoreBenchConfig(uri, local_copy, pipeline=args.pipeline or "pirl", batch_size=args.batch_size[0],
+                                  threads=args.threads[0], warmup=args.warmup, batches=args.batches, rounds=args.rounds,
+                                  added_latency_ms=args.added_latency_ms, requests_in_flight=args.requests_in_flight,
+                                  options=args.options, seed=args.seed)
+        print(f"bench_loader: {config}", flush=True)
+        try:
+            rows = run_store_bench(config)
+        finally:
+            if server is not None:
+                server.stop()
+    print(render_store_rows(config, rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"config": config.__dict__, "rows": [row.__dict__ for row in rows]},
+                                              indent=2, default=str))
     return 0
 
 

@@ -10,6 +10,8 @@ on the driver's node, hands every rank's report to `RunFiles.after_report`, whic
     bad_samples.jsonl           one line per sample the loaders found bad: index, shard and key, reason
     sample_indices.jsonl        with train.record_sample_indices: each rank's batch of each step (manifest indices)
     tensorboard/                rank 0's scalars
+On an object store they are written in the run's local staging copy and uploaded after each report
+(run_storage.py): a store cannot append.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import ray.train
 
+from mmssl.cluster.run_storage import RunStorage
 from mmssl.train.progress import TensorBoardLog
 
 RECORDS_KEY = "mmssl_records"  # in a report: {"placement": {...}, "resume": {...}, "bad_samples": [...]}
@@ -34,8 +37,9 @@ def without_records(metrics: dict) -> dict:
 class RunFiles(ray.train.UserCallback):
     """Appends each report to the run's files; runs in Ray Train's controller, on the driver's node."""
 
-    def __init__(self, run_dir: str | Path):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run: RunStorage | str | Path):
+        self.storage = run if isinstance(run, RunStorage) else RunStorage.local(run)
+        self.run_dir = self.storage.staging
         self._board: TensorBoardLog | None = None  # made on first use: a writer does not pickle
 
     def after_report(self, run_context, metrics: list[dict], checkpoint) -> None:
@@ -54,6 +58,8 @@ class RunFiles(ray.train.UserCallback):
         if self._board is None:
             self._board = TensorBoardLog(str(self.run_dir / "tensorboard"))
         self._board.scalars(history["step"], {k: v for k, v in history.items() if isinstance(v, (int, float))})
+        if self.storage.remote:
+            self.storage.upload()
 
     def _append(self, name: str, record: dict) -> None:
         with open(self.run_dir / name, "a") as log:

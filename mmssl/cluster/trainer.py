@@ -1,6 +1,8 @@
 """Build and run Ray Train's TorchTrainer for a RunSpec; summarise the result.
 
-The run directory is the driver's: its files come from the ranks' reports (run_files.RunFiles)."""
+The run directory is the driver's: its files come from the ranks' reports (run_files.RunFiles). It
+is a local directory, or a prefix on an object store (`--storage s3://bucket/runs`, run_storage.py),
+where Ray Train keeps the checkpoints through its own storage support."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from mmssl.cluster.run_files import BAD_SAMPLES_FILE, RunFiles, without_records
 from mmssl.objectives import METHODS
 from mmssl.train.config import RunSpec
 from mmssl.train.run_record import write_run_spec
-from mmssl.train.worker import run_dir, train_worker
+from mmssl.cluster.run_storage import RunStorage
+from mmssl.train.worker import train_worker
 
 
 @dataclass
@@ -63,9 +66,12 @@ def run_training(spec: RunSpec) -> RunSummary:
                          "say how to run its networks for BN statistics (no forward_for_bn_statistics); set it to 0")
     if spec.cluster.name is None:
         spec.cluster.name = f"{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    directory = run_dir(spec)
-    directory.mkdir(parents=True, exist_ok=True)
+    storage = RunStorage.of(spec.cluster.storage_path, spec.cluster.name)
+    storage.open()  # a store: checked now, and a resumed run's files brought into the local staging copy
+    directory = storage.staging
     write_run_spec(spec, directory)  # what evaluation recipes rebuild the network from
+    storage.upload()
+    storage_path, storage_filesystem = storage.ray_storage()
     resources = {"CPU": spec.cluster.cpus_per_worker}
     if spec.cluster.use_gpu:
         resources["GPU"] = 1
@@ -78,19 +84,26 @@ def run_training(spec: RunSpec) -> RunSummary:
         ),
         run_config=ray.train.RunConfig(
             name=spec.cluster.name,
-            storage_path=str(directory.parent),
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             failure_config=ray.train.FailureConfig(max_failures=spec.cluster.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=spec.train.keep_checkpoints),
-            callbacks=[RunFiles(directory)],
+            callbacks=[RunFiles(storage)],
         ),
     )
     started = time.perf_counter()
     result = trainer.fit()
     summary = RunSummary(
-        run_dir=str(directory),
-        checkpoint=result.checkpoint.path if result.checkpoint else None,
+        run_dir=storage.display,
+        checkpoint=_checkpoint_name(storage, result.checkpoint.path) if result.checkpoint else None,
         metrics=without_records(result.metrics or {}),
         wall_time_s=time.perf_counter() - started,
     )
     (directory / "summary.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))
+    storage.upload()
     return summary
+
+
+def _checkpoint_name(storage: RunStorage, path: str) -> str:
+    """The checkpoint as the user names it: a local path, or a URI under the run's URI on a store."""
+    return storage.location.describe(path.rstrip("/").rsplit("/", 1)[-1]) if storage.remote else path

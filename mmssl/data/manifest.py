@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmssl.data.store import RetryPolicy, check_access, open_location, with_retries
+
 MANIFEST_FILE = "manifest.parquet"
 REJECTED_FILE = "rejected.parquet"
 SHARDS_DIR = "shards"
@@ -61,14 +63,17 @@ def rejected_table(rows: list[dict]) -> pa.Table:
 
 
 def read_manifest(data_dir: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
-    """The manifest of a prepared dataset; a clear error when `data_dir` is not one."""
-    path = Path(data_dir) / MANIFEST_FILE
-    if not path.exists():
+    """The manifest of a prepared dataset, in a directory or on a store (`s3://bucket/prefix`); a clear
+    error when `data_dir` is not one (StoreAccessError when the store refuses us or has no such bucket)."""
+    location = open_location(data_dir)
+    check_access(location)
+    if not location.exists(MANIFEST_FILE):
         raise FileNotFoundError(
-            f"{path} not found: {data_dir} is not a prepared dataset; "
+            f"{location.describe(MANIFEST_FILE)} not found: {data_dir} is not a prepared dataset; "
             f"run `python tools/prepare_data.py --input MEDIA_DIR --output {data_dir}` first"
         )
-    return pq.read_table(path, columns=columns)
+    return with_retries(lambda: pq.read_table(location.path(MANIFEST_FILE), columns=columns,
+                                              filesystem=location.filesystem), RetryPolicy())
 
 
 def read_rejected(data_dir: str | os.PathLike) -> pa.Table:

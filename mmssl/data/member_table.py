@@ -27,6 +27,7 @@ import numpy as np
 
 from mmssl.data.manifest import SHARDS_DIR
 from mmssl.data.shards import list_shards, read_index_entries
+from mmssl.data.store import is_uri
 
 MEMBERS_DIR = "members"
 TABLE_EXTS = ("jpg", "mp4", "flac")
@@ -46,28 +47,37 @@ def _shard_stems(data_dir: Path) -> list[str]:
     return [tar.stem for tar, _ in pairs]
 
 
-def _parse_index_file(idx_path: Path) -> list[tuple[int, dict[str, tuple[int, int]]]]:
-    """(manifest index, {ext: (offset, size)}) per sample of one shard's index file."""
+def sample_locations(entries: list[tuple[str, dict[str, tuple[int, int]]]],
+                     name: str) -> list[tuple[int, dict[str, tuple[int, int]]]]:
+    """(manifest index, {ext: (offset, size)}) per sample of one shard's parsed index file `name`."""
     samples = []
-    for key, members in read_index_entries(idx_path):
+    for key, members in entries:
         if not key.isdigit():
-            raise ValueError(f"{idx_path}: sample key {key!r} is not a manifest index; re-prepare the dataset")
+            raise ValueError(f"{name}: sample key {key!r} is not a manifest index; re-prepare the dataset")
         samples.append((int(key), members))
     return samples
 
 
 def build_member_table(data_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Write the table of `data_dir`'s shards into `out_dir` (atomically: shards.json comes last)."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    data_dir = Path(data_dir)
     stems = _shard_stems(data_dir)
-    per_shard = [_parse_index_file(data_dir / SHARDS_DIR / f"{stem}.idx") for stem in stems]
+    per_shard = [sample_locations(read_index_entries(path), str(path))
+                 for path in (data_dir / SHARDS_DIR / f"{stem}.idx" for stem in stems)]
+    return write_member_table(stems, per_shard, out_dir, str(data_dir))
+
+
+def write_member_table(stems: list[str], per_shard: list[list[tuple[int, dict[str, tuple[int, int]]]]],
+                       out_dir: str | os.PathLike, where: str) -> Path:
+    """Write the table of shards `stems` (their samples' locations, `per_shard`) into `out_dir`."""
+    out_dir = Path(out_dir)
     num_samples = sum(len(samples) for samples in per_shard)
     shard = np.full(num_samples, -1, np.int32)
     members = {ext: np.full((num_samples, 2), -1, np.int64) for ext in TABLE_EXTS}
     for number, samples in enumerate(per_shard):
         for index, found in samples:
             if not 0 <= index < num_samples or shard[index] != -1:
-                raise ValueError(f"{data_dir}: sample index {index} is out of range or appears twice in the shards; "
+                raise ValueError(f"{where}: sample index {index} is out of range or appears twice in the shards; "
                                  "the shards do not match a dense manifest: re-prepare the dataset")
             shard[index] = number
             for ext, location in found.items():
@@ -139,20 +149,27 @@ class MemberTable:
     """The opened table: shard paths and, per manifest index, its shard and member locations."""
 
     table_dir: Path
-    tar_paths: tuple[str, ...]
+    tar_paths: tuple[str, ...]  # local paths, or paths on the dataset's store filesystem
     num_samples: int
     fingerprint: str  # see dataset_fingerprint
+    location: str = ""  # the dataset as given: a directory or a store URI (see mmssl.data.store)
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike) -> "MemberTable":
-        table_dir = member_table_dir(data_dir)
+        """The table of a prepared dataset in a local directory or on a store (`s3://bucket/prefix`)."""
+        if is_uri(data_dir):
+            from mmssl.data.store_table import store_member_table
+
+            table_dir, shards_root = store_member_table(str(data_dir))
+        else:
+            table_dir, shards_root = member_table_dir(data_dir), str(Path(data_dir).resolve() / SHARDS_DIR)
         listing = json.loads((table_dir / SHARDS_FILE).read_text())
-        tars = tuple(str(Path(data_dir).resolve() / SHARDS_DIR / f"{stem}.tar") for stem in listing["shards"])
+        tars = tuple(f"{shards_root}/{stem}.tar" for stem in listing["shards"])
         fingerprint = listing.get("fingerprint")  # tables written before fingerprints: hashed now
         if fingerprint is None:
             arrays = [np.load(table_dir / f"{name}.npy", mmap_mode="r") for name in ("shard", *TABLE_EXTS)]
             fingerprint = dataset_fingerprint(listing["shards"], arrays)
-        return cls(table_dir, tars, int(listing["num_samples"]), fingerprint)
+        return cls(table_dir, tars, int(listing["num_samples"]), fingerprint, str(data_dir))
 
     def shard_numbers(self) -> np.ndarray:
         return np.load(self.table_dir / "shard.npy", mmap_mode="r")

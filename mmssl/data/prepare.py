@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,10 +25,12 @@ from mmssl.data.normalize_image import ImageConfig
 from mmssl.data.normalize_video import VideoConfig
 from mmssl.data.prepare_summary import SummaryTally
 from mmssl.data.prepare_local import GuardedItems
+from mmssl.data.prepare_store import StoreOutput
 from mmssl.data.prepare_worker import Outcome, process_batch, timed_out
-from mmssl.data.sources import FolderSource, InputItem, WebdatasetSource, YfccSource
+from mmssl.data.sources import FolderSource, InputItem, StoreFolderSource, WebdatasetSource, YfccSource
+from mmssl.data.store import is_uri
 
-Source = FolderSource | YfccSource | WebdatasetSource
+Source = FolderSource | StoreFolderSource | YfccSource | WebdatasetSource
 
 
 @dataclass(frozen=True)
@@ -67,20 +69,28 @@ def prepare(source: Source, config: PrepareConfig) -> dict:
     """Prepare `source` into `config.output_dir`; returns the summary (also saved as summary.json).
 
     Resumes an interrupted run of the same input and settings; refuses (PrepareRefused) a different
-    one or an already complete directory unless `config.overwrite`."""
+    one or an already complete directory unless `config.overwrite`. An output URI (`s3://bucket/prefix`)
+    is written through a local staging copy, pushed at every journaled point (prepare_store.py)."""
+    store = None
+    if is_uri(config.output_dir):
+        store = StoreOutput(config.output_dir)
+        config = replace(config, output_dir=str(store.pull(config.overwrite)), overwrite=False)
     out_dir = Path(config.output_dir)
     if isinstance(source, FolderSource) and out_dir.resolve().is_relative_to(Path(source.root).resolve()):
         raise PrepareRefused(f"--output {out_dir} lies inside --input {source.root}: the run would ingest its own "
                          "shards; choose an output directory outside the input folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal.open(out_dir, run_spec(source, config), overwrite=config.overwrite)
     try:
-        return _run(source, config, journal)
+        journal = Journal.open(out_dir, run_spec(source, config), overwrite=config.overwrite)
+    except PrepareRefused as refused:  # name the store, not its staging copy
+        raise PrepareRefused(str(refused).replace(str(out_dir), store.uri) if store else str(refused)) from None
+    try:
+        return _run(source, config, journal, store)
     finally:
         journal.close()
 
 
-def _run(source: Source, config: PrepareConfig, journal: Journal) -> dict:
+def _run(source: Source, config: PrepareConfig, journal: Journal, store: StoreOutput | None = None) -> dict:
     """The driver loop: consume outcomes in order, checkpoint after every shard, finalize at the end."""
     out_dir, state = Path(config.output_dir), journal.state
     started_s, earlier_runs_s = time.monotonic(), state.elapsed_s
@@ -98,6 +108,8 @@ def _run(source: Source, config: PrepareConfig, journal: Journal) -> dict:
                 if len(writer.shards.finished) > finished_before:
                     finished_before = len(writer.shards.finished)
                     _checkpoint(journal, writer, cursor, earlier_runs_s + time.monotonic() - started_s)
+                    if store is not None:
+                        store.push()
                     if config.stop_after_shards is not None and finished_before >= config.stop_after_shards:
                         return {"complete": False, "cursor": cursor, "shards_finished": finished_before, **counts}
     finally:
@@ -108,6 +120,9 @@ def _run(source: Source, config: PrepareConfig, journal: Journal) -> dict:
     tally = SummaryTally()
     journal.finalize(tally.add)
     summary = tally.summary(state.next_shard, elapsed_s, sum(counts.values()), time.monotonic() - started_s)
+    if store is not None:
+        store.push_final(summary)
+        return summary
     build_member_table(out_dir, out_dir / MEMBERS_DIR)  # the loaders' table of contents (summary.json marks it done)
     write_json_atomic(out_dir / SUMMARY_FILE, summary)
     return summary

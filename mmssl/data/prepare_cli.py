@@ -12,7 +12,8 @@ from mmssl.data.normalize_image import ImageConfig
 from mmssl.data.normalize_video import VideoConfig
 from mmssl.data.prepare import PrepareConfig, prepare
 from mmssl.data.prepare_summary import format_summary
-from mmssl.data.sources import DEFAULT_MAX_MEMBER_BYTES, FolderSource, WebdatasetSource, YfccSource
+from mmssl.data.sources import DEFAULT_MAX_MEMBER_BYTES, FolderSource, StoreFolderSource, WebdatasetSource, YfccSource
+from mmssl.data.store import StoreAccessError, is_uri
 
 EPILOG = """\
 output layout: DIR/shards/shard-NNNNNN.{tar,idx}, DIR/manifest.parquet (accepted samples),
@@ -35,9 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--output", required=True, metavar="DIR", help="dataset directory to write (or resume)")
+    parser.add_argument("--output", required=True, metavar="DIR", help="dataset directory to write (or resume), or a "
+                        "store URI (s3://bucket/prefix: staged locally, pushed at every journaled shard)")
     inputs = parser.add_argument_group("input (exactly one)")
-    inputs.add_argument("--input", metavar="DIR", help="folder tree of images and videos (any names/extensions)")
+    inputs.add_argument("--input", metavar="DIR", help="folder tree of images and videos (any names/extensions), "
+                        "or a store URI whose objects are the media (s3://bucket/media)")
     inputs.add_argument("--yfcc-metadata", metavar="FILE", help="YFCC100M metadata file (yfcc100m_dataset, tab-separated, .bz2/.gz ok): "
                         "23 fields, or 24/25 with a line number (and the AWS md5 hash) in front; "
                         "marker 0 = photo, 1 = video in the last field; malformed rows are rejected")
@@ -94,7 +97,7 @@ def source_from_args(args: argparse.Namespace):
     if len(given) != 1:
         raise ValueError(f"give exactly one of --input, --yfcc-metadata (with --media-root) or --webdataset; got {given or 'none'}")
     if args.input:
-        return FolderSource(args.input)
+        return StoreFolderSource(args.input) if is_uri(args.input) else FolderSource(args.input)
     if args.webdataset:
         return WebdatasetSource(args.webdataset, int(args.max_member_mb * (1 << 20)))
     if not args.media_root:
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"input: {describe_source(source.spec())}\nconfig: {config}", flush=True)
     try:
         summary = prepare(source, config)
-    except PrepareRefused as err:
+    except (PrepareRefused, StoreAccessError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not summary.get("complete"):

@@ -15,6 +15,7 @@ from mmssl.data.normalize_image import ImageConfig, normalize_image
 from mmssl.data.normalize_video import NoVideoStream, VideoConfig, normalize_video
 from mmssl.data.rejection import Rejection
 from mmssl.data.sources import InputItem
+from mmssl.data.store import is_uri, read_uri
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def _normalize(item: InputItem, image_config: ImageConfig, video_config: VideoCo
         image = normalize_image(data, image_config)
         return {"jpg": image.jpeg}, {"modality": "image", "width": image.width, "height": image.height}
     media = item.data if item.data is not None else item.path
+    if isinstance(media, str) and is_uri(media):  # a video or sound on a store: decoded from memory
+        media = read_uri(media)
     if kind == "audio":
         return _audio_only(media, video_config)
     try:
@@ -94,6 +97,8 @@ def _audio_only(media, video_config: VideoConfig) -> tuple[dict, dict]:
 
 def _read_head(path: str) -> bytes:
     try:
+        if is_uri(path):  # an input on an object store (--input s3://...)
+            return read_uri(path, head_bytes=SNIFF_BYTES)
         with open(path, "rb") as f:
             return f.read(SNIFF_BYTES)
     except FileNotFoundError:
@@ -105,6 +110,11 @@ def _read_head(path: str) -> bytes:
 def _read_all(path: str, max_bytes: int) -> bytes:
     """The whole file, refusing one over `max_bytes` before reading it (a 40 GB ".jpg" stays on disk)."""
     try:
+        if is_uri(path):
+            try:
+                return read_uri(path, max_bytes=max_bytes)
+            except ValueError as err:
+                raise Rejection("read", f"absurd image file size: {err}") from None
         size = os.path.getsize(path)
         if size > max_bytes:
             raise Rejection("read", f"absurd image file size: {size} bytes (bound {max_bytes})")

@@ -126,10 +126,15 @@ def list_shards(shards_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
 
 def read_index_entries(idx_path: str | os.PathLike) -> list[tuple[str, dict[str, tuple[int, int]]]]:
     """Parse a DALI v1.2 index: per sample, (key, {ext: (data_offset, size)})."""
-    lines = Path(idx_path).read_text().splitlines()
+    return parse_index_entries(Path(idx_path).read_text(), str(idx_path))
+
+
+def parse_index_entries(text: str, name: str) -> list[tuple[str, dict[str, tuple[int, int]]]]:
+    """`read_index_entries` of an index file's text (`name` says where it came from, for errors)."""
+    lines = text.splitlines()
     version, count = lines[0].split()
     if version != INDEX_VERSION:
-        raise ValueError(f"{idx_path}: index version {version}, expected {INDEX_VERSION}")
+        raise ValueError(f"{name}: index version {version}, expected {INDEX_VERSION}")
     samples = []
     for line in lines[1 : 1 + int(count)]:
         parts = line.split()

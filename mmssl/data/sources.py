@@ -61,6 +61,38 @@ class FolderSource:
 
 
 @dataclass(frozen=True)
+class StoreFolderSource:
+    """Every object under a store URI (`s3://bucket/prefix`), in sorted key order: FolderSource on a store.
+    The workers read each object through the store; the listing is taken whole, once per run."""
+
+    uri: str
+
+    def spec(self) -> dict:
+        return {"type": "folder", "root": self.uri.split("?", 1)[0]}
+
+    def items(self, start: int = 0) -> Iterator[InputItem]:
+        return itertools.islice(self._all_items(), start, None)
+
+    def _all_items(self) -> Iterator[InputItem]:
+        import pyarrow.fs as pafs
+
+        from mmssl.data.store import check_access, open_location
+
+        location = open_location(self.uri)
+        check_access(location)
+        selector = pafs.FileSelector(location.root, recursive=True, allow_not_found=True)
+        keys = sorted(info.path for info in location.filesystem.get_file_info(selector)
+                      if info.type == pafs.FileType.File)
+        if not keys:
+            raise ValueError(f"--input {self.spec()['root']} holds no objects; pass the prefix holding the media files")
+        base, _, query = self.uri.partition("?")
+        for key in keys:
+            relative = key[len(location.root):].lstrip("/")
+            source = f"{base.rstrip('/')}/{relative}"
+            yield InputItem(source=source, path=source + (f"?{query}" if query else ""))
+
+
+@dataclass(frozen=True)
 class YfccSource:
     """Rows of a YFCC100M metadata file, each naming a file under `media_root` via `path_template`."""
 

@@ -16,6 +16,7 @@ import torch
 
 from mmssl.eval.evaluated_run import MODALITIES, EvaluatedRun, SourceBuilder
 from mmssl.eval.feature_store import FeatureStore, extract
+from mmssl.data.store import StoreAccessError
 from mmssl.eval.labelled_data import DEFAULT_CACHE, LabelledData, held_out_split, labelled_dataset
 from mmssl.eval.linear_probe import LabelledRows
 
@@ -24,11 +25,12 @@ from mmssl.eval.linear_probe import LabelledRows
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     """--checkpoint, --data and the options every evaluation recipe takes."""
     parser.add_argument("--checkpoint", required=True, metavar="RUN_DIR",
-                        help="a training run's directory (the 'run directory' its summary printed); "
-                             "its latest checkpoint is evaluated")
+                        help="a training run's directory (the 'run directory' its summary printed), or its URI "
+                             "on an object store (s3://bucket/runs/NAME); its latest checkpoint is evaluated")
     parser.add_argument("--data", required=True, metavar="LABELLED_DIR",
                         help="labelled data: a folder with one sub-folder per class (optionally under train/ and "
-                             "val/), or a prepared dataset with labels.parquet beside its manifest")
+                             "val/), or a prepared dataset with labels.parquet beside its manifest (a directory, or "
+                             "a URI on an object store: s3://bucket/prefix)")
     parser.add_argument("--held-out-data", metavar="DIR",
                         help="score on this labelled dataset instead of a held-out part of --data")
     parser.add_argument("--held-out-fraction", type=float, default=0.2,
@@ -133,7 +135,7 @@ def run_and_splits(args: argparse.Namespace) -> tuple[EvaluatedRun, Splits] | No
     """The evaluated run and the labelled splits, or None after printing why not (the recipe exits 2)."""
     try:
         return EvaluatedRun.load(args.checkpoint, args.random_init), labelled_splits(args)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, StoreAccessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from mmssl.eval.layer_features import POOLED, FeatureSource, audio_pooled, image_layers, image_pooled, video_pooled
 from mmssl.models.image_backbone import STAGES
 from mmssl.train.config import RunSpec
+from mmssl.data.store import is_uri
 from mmssl.train.run_record import latest_checkpoint, read_run_spec
 
 AUDIO_OPTIONS = ("audio_s", "sample_rate_hz", "n_mels", "hop_ms", "window_ms")
@@ -59,7 +60,12 @@ class EvaluatedRun:
     @classmethod
     def load(cls, run_dir: str | os.PathLike, random_init: bool = False) -> "EvaluatedRun":
         """The run, with its spec and checkpoint read now: a directory that is not a run, or a run with
-        no complete checkpoint, fails here with the fix named, before any extraction."""
+        no complete checkpoint, fails here with the fix named, before any extraction. A run on an object
+        store (`s3://bucket/runs/NAME`) is read from a local copy of its files and latest checkpoint."""
+        if is_uri(run_dir):
+            from mmssl.cluster.run_storage import local_run_copy
+
+            run_dir = local_run_copy(str(run_dir))
         run = cls(Path(run_dir).expanduser(), random_init)
         run.spec  # not a run directory: FileNotFoundError naming the fix (the value stays cached)
         run.checkpoint  # no complete checkpoint: likewise

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import torch
 
 from mmssl.data.manifest import read_manifest
+from mmssl.data.store import is_uri, open_location
 
 LABELS_FILE = "labels.parquet"
 DEFAULT_CACHE = "~/.cache/mmssl/eval"  # where class-folder trees are prepared
@@ -31,7 +32,7 @@ SPLIT_FOLDERS = {"train": False, "val": True, "test": True}  # folder name -> he
 class LabelledData:
     """A prepared dataset, the class of each manifest index (-1: unlabelled) and the held-out split."""
 
-    data_dir: Path
+    data_dir: Path | str  # a directory, or a store URI (s3://bucket/prefix)
     labels: torch.Tensor  # [N] int64, by manifest index
     class_names: tuple[str, ...]
     held_out: torch.Tensor | None  # [N] bool, by manifest index; None: the dataset names no split
@@ -54,14 +55,15 @@ def write_labels(data_dir: str | os.PathLike, labels: torch.Tensor, class_names:
 
 
 def read_labelled(data_dir: str | os.PathLike, file_name: str = LABELS_FILE) -> LabelledData:
-    """A prepared dataset's labels; names the missing file and how to make it."""
-    data_dir = Path(data_dir)
-    path = data_dir / file_name
-    if not path.exists():
+    """A prepared dataset's labels (in a directory or on a store); names the missing file and how to make it."""
+    location = open_location(data_dir)
+    data_dir = str(data_dir) if location.remote else Path(data_dir)
+    path = location.describe(file_name)
+    if not location.exists(file_name):
         raise FileNotFoundError(
             f"{path} not found: {data_dir} is a prepared dataset without labels; pass a folder with one "
             f"sub-folder per class instead, or write {file_name} (index, label[, held_out]) beside its manifest")
-    table = pq.read_table(path)
+    table = pq.read_table(location.path(file_name), filesystem=location.filesystem)
     num_samples = read_manifest(data_dir, columns=["index"]).num_rows
     labels = torch.full((num_samples,), -1, dtype=torch.long)
     index = torch.from_numpy(table["index"].to_numpy().astype(np.int64))
@@ -82,7 +84,10 @@ def read_labelled(data_dir: str | os.PathLike, file_name: str = LABELS_FILE) -> 
 
 def labelled_dataset(path: str | os.PathLike, cache_dir: str | os.PathLike) -> LabelledData:
     """`path` as a labelled dataset: a prepared one (with labels.parquet), or a class-folder tree
-    prepared into `cache_dir` on first use (re-used afterwards; preparation resumes if interrupted)."""
+    prepared into `cache_dir` on first use (re-used afterwards; preparation resumes if interrupted). On an
+    object store (`s3://bucket/prefix`) it must be a prepared one: it is read in place, not copied."""
+    if is_uri(path):
+        return read_labelled(str(path))
     path = Path(path).expanduser().resolve()
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a directory: pass a folder with one sub-folder per class "

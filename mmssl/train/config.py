@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mmssl.data.shard_reader import DEFAULT_REQUESTS_IN_FLIGHT, StoreOptions
+
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -61,18 +63,30 @@ class TrainConfig:
     knn_data: str | None = None  # labelled data (class folders, or prepared with labels.parquet)
     precise_bn_batches: int = 0  # > 0: recompute BN statistics over this many batches before the last checkpoint
     record_sample_indices: bool = False  # each rank's batch indices per step into the run's sample_indices.jsonl
+    # a dataset on an object store (--data s3://...): range requests each reading process keeps in flight, and an
+    # optional local cache of the members read (off unless both are set); see mmssl/data/shard_reader.py
+    store_requests_in_flight: int = DEFAULT_REQUESTS_IN_FLIGHT
+    store_cache_dir: str | None = None
+    store_cache_gb: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "loader_threads"):
+        for name in ("epochs", "batch_size", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "loader_threads",
+                     "store_requests_in_flight"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"train.{name}={getattr(self, name)}: must be a positive integer")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ValueError(f"train.max_steps={self.max_steps}: must be positive or none")
+        if self.store_cache_gb < 0:
+            raise ValueError(f"train.store_cache_gb={self.store_cache_gb}: must be >= 0 (0: no cache)")
         if self.precise_bn_batches < 0:
             raise ValueError(f"train.precise_bn_batches={self.precise_bn_batches}: must be >= 0")
         if self.knn_every_epochs < 0 or (self.knn_every_epochs > 0 and not self.knn_data):
             raise ValueError(f"train.knn_every_epochs={self.knn_every_epochs} needs train.knn_data=LABELLED_DIR "
                              "(and must be >= 0)")
+
+    def store_options(self) -> StoreOptions:
+        """How the loader fetches members when the dataset is on an object store."""
+        return StoreOptions(self.store_requests_in_flight, self.store_cache_dir, int(self.store_cache_gb * 2**30))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from mmssl.data.manifest import read_manifest
+from mmssl.data.store import StoreAccessError, is_uri
 from mmssl.train.config import ClusterConfig, OptimConfig, RunSpec, TrainConfig
 from mmssl.train.config_overrides import apply_overrides, format_config
 
@@ -82,7 +83,8 @@ def build_parser(prog: str, description: str, embedded: EmbeddedRun = IMAGE_KNN)
             "Re-using --name with the same --storage resumes that run from its last checkpoint."
         ),
     )
-    parser.add_argument("--data", help="a prepared dataset directory (tools/prepare_data.py output)")
+    parser.add_argument("--data", help="a prepared dataset (tools/prepare_data.py output): a directory, or a URI on "
+                        "an object store, e.g. s3://bucket/prefix (see README: datasets on object storage)")
     add_cluster_arguments(parser)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (repeatable), e.g. train.batch_size=64")
@@ -147,10 +149,10 @@ def run_recipe(
     if embedded:
         data_dir, evaluation_data = embedded_run.dataset(Path(args.cache_dir).expanduser())
     else:
-        data_dir, evaluation_data = Path(args.data), None
+        data_dir, evaluation_data = (args.data if is_uri(args.data) else Path(args.data)), None
         try:
             read_manifest(data_dir, columns=["index"])  # names the missing file and how to prepare it
-        except FileNotFoundError as error:
+        except (FileNotFoundError, StoreAccessError) as error:  # a missing bucket, refused credentials
             print(f"error: {error}", file=sys.stderr)
             return 2
         except (OSError, ValueError) as error:  # unreadable: permissions, a damaged parquet file
@@ -176,7 +178,7 @@ def run_recipe(
     return 0
 
 
-def train_on_ray(method_name: str, config: RecipeConfig, data_dir: Path, local_cpus: int | None = None):
+def train_on_ray(method_name: str, config: RecipeConfig, data_dir: Path | str, local_cpus: int | None = None):
     """Start (or join) Ray, check the cluster can hold the workers, train, print the summary.
 
     Returns (RunSpec, RunSummary), or None after printing why the cluster cannot run it.

@@ -34,11 +34,6 @@ from mmssl.train.state_digest import state_digest
 from mmssl.train.step_settings import StepSettings, compiled, optimizer_step, prepare_model
 
 
-def run_dir(spec: RunSpec) -> Path:
-    """The run's directory in its storage path (checkpoints, TensorBoard, metrics history)."""
-    return Path(os.path.expanduser(spec.cluster.storage_path)) / str(spec.cluster.name)
-
-
 def train_worker(config: dict) -> None:
     """Ray Train's train_loop_per_worker; `config["spec"]` is the RunSpec."""
     spec: RunSpec = config["spec"]
@@ -127,6 +122,7 @@ def _build_and_restore(spec: RunSpec, rank: int, world_size: int, device: torch.
             device="gpu" if device.type == "cuda" else "cpu", device_id=device.index if device.type == "cuda" else None,
             shard_id=rank, num_shards=world_size, seed=spec.train.seed, num_threads=spec.train.loader_threads,
             checkpoint=_loader_checkpoint(restored, rank, world_size), options=spec.pipeline_options,
+            store=spec.train.store_options(),
         )
         torch.manual_seed(spec.train.seed)  # any other torch randomness in the run is reproducible too
         _, method_class = METHODS[spec.method]
@@ -243,8 +239,10 @@ def _maybe_inject_failure(spec: RunSpec, rank: int, step: int) -> None:
     """Fault injection for tests: the chosen rank dies hard, once per run, at `train.fail_at_step`."""
     if spec.train.fail_at_step != step or rank != spec.train.fail_rank:
         return
-    marker = run_dir(spec) / "fault-injected"
-    if marker.exists():
+    from mmssl.cluster.run_storage import RunStorage
+
+    run = RunStorage.of(spec.cluster.storage_path, str(spec.cluster.name))  # on local disk or a store
+    if run.exists("fault-injected"):
         return
-    marker.write_text(f"rank {rank} killed at step {step}\n")
+    run.write_text("fault-injected", f"rank {rank} killed at step {step}\n")
     os._exit(1)

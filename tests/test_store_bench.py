@@ -1,0 +1,28 @@
+"""The storage benchmark: local disk and store rows on the same data, the store rows carrying what the reader
+asked of the store (its requests through the delaying proxy included), and the local copy made from the store."""
+
+import filecmp
+
+from mmssl.bench.store_bench import StoreBenchConfig, copy_to_local, render_store_rows, run_store_bench
+
+
+def test_rows_compare_local_disk_with_the_store_with_and_without_latency(store_square_dataset):
+    uri, local_dir = store_square_dataset
+    config = StoreBenchConfig(uri, str(local_dir), pipeline="image", batch_size=4, threads=1, warmup=1, batches=2,
+                              rounds=1, added_latency_ms=(5,), requests_in_flight=(1, 8), options={"image_size": 32})
+    rows = run_store_bench(config)
+    assert [row.label for row in rows] == ["local disk", "store, 1 in flight", "store, 8 in flight",
+                                           "store +5 ms, 1 in flight", "store +5 ms, 8 in flight"]
+    local, *stores = rows
+    assert local.requests_per_s is None and len(local.samples_per_s) == 1
+    assert [row.max_in_flight for row in stores] == [1, 8, 1, 8]  # the window the reader was given, reached
+    assert all(row.requests_per_s > 0 and row.megabytes_per_s > 0 and row.retries == 0 for row in stores)
+    table = render_store_rows(config, rows)
+    assert table.splitlines()[1].startswith("| data | samples/s | vs local disk |") and "| local disk |" in table
+
+
+def test_the_local_copy_holds_the_stores_files(store_square_dataset, tmp_path):
+    uri, local_dir = store_square_dataset
+    copy = copy_to_local(uri, tmp_path / "copy")
+    for name in ("manifest.parquet", "shards/shard-000000.tar", "shards/shard-000002.idx"):
+        assert filecmp.cmp(copy / name, local_dir / name, shallow=False), name
