@@ -19,15 +19,19 @@ pytest_plugins = ["fixtures_media", "fixtures_learning", "fixtures_synthetic", "
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked `gpu` on machines without CUDA, and `learning` ones unless MMSSL_LEARNING_TESTS=1
-    (each trains a recipe's whole embedded default: minutes apiece on a 2-core machine, past CI's budget)."""
+    """Skip tests marked `gpu` on machines without CUDA, `learning` ones unless MMSSL_LEARNING_TESTS=1 (each
+    trains a recipe's whole embedded default: minutes apiece on a 2-core machine) and `long` ones unless
+    MMSSL_LONG_TESTS=1, so the main suite stays under 15 minutes; `.ci/run` runs both kinds after it."""
     import torch
 
-    if os.environ.get("MMSSL_LEARNING_TESTS") != "1":
-        skip_learning = pytest.mark.skip(reason="trains a whole embedded default; set MMSSL_LEARNING_TESTS=1")
-        for item in items:
-            if "learning" in item.keywords:
-                item.add_marker(skip_learning)
+    opt_in = {"learning": ("MMSSL_LEARNING_TESTS", "trains a whole embedded default"),
+              "long": ("MMSSL_LONG_TESTS", "a long end-to-end cluster check (CI's second stage)")}
+    for marker, (variable, why) in opt_in.items():
+        if os.environ.get(variable) != "1":
+            skip = pytest.mark.skip(reason=f"{why}; set {variable}=1")
+            for item in items:
+                if marker in item.keywords:
+                    item.add_marker(skip)
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -152,6 +152,7 @@ def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
     assert [lrs[s] for s in (5, 6, 7)] == pytest.approx(expected)
 
 
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
 def test_pirl_trains_on_a_dataset_mixing_photos_and_videos(two_node_cluster, mixed_dataset, tmp_path):
     """YFCC-style data: the image pipeline reads the 24 photos, the bank has a row per photo, and the
     summary says what was used and what was not (the 6 videos)."""
@@ -220,6 +221,7 @@ def test_video_recipe_worker_killed_resumes_with_same_step_and_banks(two_node_cl
                                    restored.method_states[rank][bank]["bank"]["rows"][:])
 
 
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
 def test_precise_bn_refreshes_the_last_checkpoints_statistics_on_two_ranks(two_node_cluster, sounding_videos, tmp_path):
     """av_correspondence (nce) with train.precise_bn_batches=3: every BN layer of the last checkpoint
     holds statistics of exactly 3 batches (reset, then averaged), not of the 2 training steps' running
@@ -272,6 +274,7 @@ def test_damaged_members_are_listed_once_and_kept_out_on_every_rank(two_node_clu
         assert {entry[0] for entry in json.loads(state)["bad"]} == {DAMAGED_FLAC, DAMAGED_MP4}
 
 
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
 def test_an_epoch_continues_exactly_on_three_workers_then_on_one(two_node_cluster, image_dataset, tmp_path):
     """64 photos, 8 per worker and step. 2 workers train one step (positions 0-15) and stop; the run resumes
     on 3 workers for one step (16-39), then on 1 for three (40-63). The indices the ranks report cover the

@@ -278,6 +278,29 @@ def test_tracked_box_follows_a_moving_object_and_a_static_one_is_flagged(tmp_pat
         assert (batch["patch_a"][moving] - batch["patch_b"][moving]).abs().mean() < 0.2
 
 
+def test_resized_patches_are_the_tracked_windows_scaled_down(tmp_path):
+    """resize_px: the tracker follows the same patch_px windows (same boxes, times, trust), and each patch
+    is its window resized with antialiasing (normalising commutes with the resize: both are linear)."""
+    import torch.nn.functional as F
+    from fixtures_video import moving_square_video
+
+    data = write_video_dataset(tmp_path, [moving_square_video(30, (3, 2), (40, 30), 56),
+                                          moving_square_video(30, (0, 0), (30, 40), 56, seed=1)])
+    options = {"patch_px": 40, "track_frames": 4, "search_px": 12}
+    plain = next(iter(build_loader("tracked_patches", data, batch_size=2, seed=0, options=options)))
+    resized = next(iter(build_loader("tracked_patches", data, batch_size=2, seed=0, options=dict(options, resize_px=20))))
+    for key in ("box_a", "box_b", "time_a_s", "time_b_s", "index", "tracked", "confidence"):
+        assert torch.equal(plain[key], resized[key]), key
+    for key in ("patch_a", "patch_b"):
+        assert resized[key].shape[1:] == (3, 20, 20)
+        expected = F.interpolate(plain[key], size=(20, 20), mode="bilinear", antialias=True, align_corners=False)
+        assert (resized[key] - expected).abs().max() < 1e-4, key
+        # and not merely any 20 px picture: a plain subsampling differs
+        assert (resized[key] - plain[key][..., ::2, ::2]).abs().max() > 0.05
+    with pytest.raises(ValueError, match="resize_px"):
+        build_loader("tracked_patches", data, batch_size=2, options=dict(options, resize_px=4))
+
+
 def test_tracked_patch_jitter_changes_colours_not_boxes(tmp_path):
     """The tracker runs on the decoded frames: with colour jitter the boxes and times are the same,
     the patches are not, and the two patches of one pair get different draws."""

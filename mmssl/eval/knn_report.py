@@ -62,8 +62,8 @@ def eval_image_size(pipeline_options: dict) -> int:
 
 def eval_clip_options(pipeline_options: dict) -> dict:
     """The `clips` options that show a network clips like those it trained on: same length, rate and
-    size (a tracking run's patch size), centre crop, the middle of the video, no augmentation."""
-    size = pipeline_options.get("crop_px", pipeline_options.get("patch_px", 112))
+    size (a tracking run's patch size as the network saw it), centre crop, the middle of the video, no augmentation."""
+    size = pipeline_options.get("crop_px") or pipeline_options.get("resize_px") or pipeline_options.get("patch_px", 112)
     return {"frames": pipeline_options.get("frames", 8), "frame_stride": pipeline_options.get("frame_stride", 2),
             "crop_px": size, "augment": False}
 
