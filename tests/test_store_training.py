@@ -85,3 +85,43 @@ def test_train_resume_and_evaluate_from_the_store(local_s3, store_labelled_mixed
     assert set(top1) == {"conv1"} and 0.0 <= top1["conv1"] <= 1.0
     copied = tmp_path / ".cache/mmssl/runs"  # the run's latest checkpoint, copied to evaluate it
     assert [p.parent.name for p in copied.rglob("trainer_state.pt")] == [last]
+
+
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
+def test_av_correspondence_trains_and_resumes_from_the_store(local_s3, store_labelled_mixed, tmp_path):
+    """The audio-visual recipe on the same store: av_pairs reads each video's mp4 and flac by range (the
+    truncated mp4 and the undecodable flac of the mixed dataset are skipped, not fatal), checkpoints go
+    to the store, a killed worker resumes from one of them, and nothing but the member table is copied."""
+    name = f"store-av-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, HOME=str(tmp_path), AWS_ENDPOINT_URL=f"http://{local_s3.endpoint}", AWS_REGION="us-east-1")
+    small = {"method.video_backbone": "r3d_18_narrow", "method.audio_backbone": "vgg_narrow",
+             "method.pair_fusion": "pooled", "pipeline_options.frames": 2, "pipeline_options.frame_stride": 2,
+             "pipeline_options.crop_px": 32, "pipeline_options.audio_s": 0.5, "pipeline_options.n_mels": 32,
+             "pipeline_options.hard_negative_fraction": 0.0, "cluster.cpus_per_worker": 1,
+             "train.loader_threads": 1, "train.batch_size": 2, "train.max_steps": 5, "train.checkpoint_every_steps": 1,
+             "train.log_every_steps": 1, "train.fail_at_step": 4, "train.fail_rank": 0, "cluster.max_failures": 1,
+             "optim.warmup_steps": 0}
+    overrides = [word for key, value in small.items() for word in ("--set", f"{key}={value}")]
+    trained = _run(["mmssl.recipes.av_correspondence", "--data", store_labelled_mixed, "--storage",
+                    f"s3://{BUCKET}/runs", "--name", name, "--num-workers", "1", "--cpu", *overrides], env)
+    run_uri = f"s3://{BUCKET}/runs/{name}"
+    assert f"last checkpoint:  {run_uri}/checkpoint_" in trained.stdout
+
+    store = local_s3.filesystem()
+    run_root = f"{BUCKET}/runs/{name}"
+
+    def read(relative: str) -> str:
+        with store.open_input_stream(f"{run_root}/{relative}") as stream:
+            return stream.read().decode()
+
+    assert read("fault-injected") == "rank 0 killed at step 4\n"
+    (resumed,) = [json.loads(line) for line in read("resume-rank-0000.jsonl").splitlines()]
+    assert 1 <= resumed["step"] <= 3
+    steps = [json.loads(line)["step"] for line in read("metrics.jsonl").splitlines()]
+    assert steps[-1] == 5 and set(steps) == {1, 2, 3, 4, 5}
+    spec = json.loads(read("run_spec.json"))
+    assert spec["method"] == "av_correspondence" and spec["data_dir"] == store_labelled_mixed
+    last = trained.stdout.split("last checkpoint:  ")[1].split()[0].rsplit("/", 1)[1]
+    assert store.get_file_info(f"{run_root}/{last}/trainer_state.pt").type == pafs.FileType.File
+    cached = [p.relative_to(tmp_path).as_posix() for p in (tmp_path / ".cache/mmssl/stores").rglob("*") if p.is_file()]
+    assert cached and all("/members/" in path for path in cached)

@@ -2,8 +2,8 @@
 held-out videos (never trained on) above the same network at random initialisation.
 
 Opt-in (MMSSL_LEARNING_TESTS=1): each run trains its whole embedded default, about 1-1.5 minutes on
-an AVX-512 2-core machine (av_correspondence about 2) and 3 to 5 times that on an AVX2-only one, so
-together they exceed CI's budget.
+an AVX-512 2-core machine (av_correspondence about 2) and more on an AVX2-only one, past the main
+suite's 15 minutes; `.ci/run` runs them after it, so a claim that stops holding turns CI red.
 The figures are printed, so a run's log shows the margin and not only the verdict.
 """
 
@@ -16,8 +16,8 @@ import sys
 import pytest
 
 # trained minus random-init kNN accuracy (4 classes, chance 0.25). Measured margins: video_temporal
-# 0.22-0.27, tracking 0.25-0.28, avid 0.08-0.17 (five runs; the least stable of the three, so its bar
-# is lower until its embedded default is made steadier)
+# 0.22-0.27, avid 0.08-0.17 (five runs; the least stable, so its bar is lower), tracking 0.28-0.33
+# (seeds 0-2 of its current default on an AVX2 AMD EPYC; its former default gave 0.02-0.36 over seeds)
 KNN_MARGIN = {"video_temporal": 0.10, "tracking": 0.10, "avid": 0.05}
 
 
