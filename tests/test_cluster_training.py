@@ -91,6 +91,7 @@ def _labelled_copy(data_dir, target):
     return target
 
 
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
 def test_worker_killed_resumes_from_its_checkpoint(two_node_cluster, image_dataset, tmp_path):
     spec = _spec(image_dataset, tmp_path, max_steps=10, fail_at_step=6, fail_rank=1)
     summary = run_training(spec)
@@ -119,6 +120,7 @@ def test_worker_killed_resumes_from_its_checkpoint(two_node_cluster, image_datas
                                restored.method_states[rank]["memory"]["bank"]["rows"][:])
 
 
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
 def test_resume_on_fewer_workers(two_node_cluster, image_dataset, tmp_path):
     """A run saved by 2 workers continues on 1: same step, the whole memory bank, the saved weights."""
     first = _spec(image_dataset, tmp_path, max_steps=4)
