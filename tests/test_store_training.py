@@ -39,21 +39,16 @@ def store_labelled_mixed(local_s3, mixed_dataset, tmp_path_factory):
     return f"s3://{BUCKET}/mixed"
 
 
-def test_train_resume_and_evaluate_from_the_store(local_s3, store_labelled_mixed, tmp_path, monkeypatch):
-    name = f"store-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, HOME=str(tmp_path), AWS_ENDPOINT_URL=f"http://{local_s3.endpoint}", AWS_REGION="us-east-1")
-    trained = _run(["mmssl.recipes.pirl_yfcc", "--data", store_labelled_mixed, "--storage", f"s3://{BUCKET}/runs",
-                    "--name", name, "--num-workers", "1", "--cpu", "--set", "cluster.cpus_per_worker=1",
-                    "--set", "method.backbone=resnet18_narrow", "--set", "pipeline_options.image_size=32",
-                    "--set", "pipeline_options.tile_crop_px=30", "--set", "pipeline_options.tile_px=8",
-                    "--set", "train.loader_threads=1", "--set", "optim.warmup_steps=0", "--set", "train.max_steps=5", "--set", "train.checkpoint_every_steps=1", "--set", "train.batch_size=8",
-                    "--set", "train.log_every_steps=1", "--set", "train.fail_at_step=4", "--set", "train.fail_rank=0",
-                    "--set", "cluster.max_failures=1", "--set", "method.num_negatives=8"], env)
-    run_uri = f"s3://{BUCKET}/runs/{name}"
-    assert f"run directory:    {run_uri}" in trained.stdout and f"last checkpoint:  {run_uri}/checkpoint_" in trained.stdout
+def _store_env(local_s3, tmp_path) -> dict:
+    """A newcomer's environment: the store's endpoint in the AWS variables, a fresh HOME (its cache)."""
+    return dict(os.environ, HOME=str(tmp_path), AWS_ENDPOINT_URL=f"http://{local_s3.endpoint}", AWS_REGION="us-east-1")
 
-    store = local_s3.filesystem()
-    run_root = f"{BUCKET}/runs/{name}"
+
+def _check_resumed_on_the_store(local_s3, name: str, stdout: str, data_uri: str, tmp_path) -> tuple[dict, str]:
+    """The run killed at step 4 restarted from a checkpoint on the store and finished step 5 there; only the
+    member table was copied locally. Returns the run's spec (read from the store) and its last checkpoint's name."""
+    run_uri, store, run_root = f"s3://{BUCKET}/runs/{name}", local_s3.filesystem(), f"{BUCKET}/runs/{name}"
+    assert f"last checkpoint:  {run_uri}/checkpoint_" in stdout
 
     def read(relative: str) -> str:
         with store.open_input_stream(f"{run_root}/{relative}") as stream:
@@ -66,12 +61,29 @@ def test_train_resume_and_evaluate_from_the_store(local_s3, store_labelled_mixed
     assert 1 <= resumed["step"] <= 3
     steps = [json.loads(line)["step"] for line in read("metrics.jsonl").splitlines()]
     assert steps[-1] == 5 and set(steps) == {1, 2, 3, 4, 5}
-    assert json.loads(read("run_spec.json"))["data_dir"] == store_labelled_mixed
-    last = trained.stdout.split("last checkpoint:  ")[1].split()[0].rsplit("/", 1)[1]
+    spec = json.loads(read("run_spec.json"))
+    assert spec["data_dir"] == data_uri
+    last = stdout.split("last checkpoint:  ")[1].split()[0].rsplit("/", 1)[1]
     assert store.get_file_info(f"{run_root}/{last}/trainer_state.pt").type == pafs.FileType.File  # on the store
     # the data was read by range, never copied: this machine's store cache holds the member table only
     cached = [p.relative_to(tmp_path).as_posix() for p in (tmp_path / ".cache/mmssl/stores").rglob("*") if p.is_file()]
     assert cached and all("/members/" in path for path in cached)
+    return spec, last
+
+
+def test_train_resume_and_evaluate_from_the_store(local_s3, store_labelled_mixed, tmp_path, monkeypatch):
+    name = f"store-{uuid.uuid4().hex[:8]}"
+    env = _store_env(local_s3, tmp_path)
+    trained = _run(["mmssl.recipes.pirl_yfcc", "--data", store_labelled_mixed, "--storage", f"s3://{BUCKET}/runs",
+                    "--name", name, "--num-workers", "1", "--cpu", "--set", "cluster.cpus_per_worker=1",
+                    "--set", "method.backbone=resnet18_narrow", "--set", "pipeline_options.image_size=32",
+                    "--set", "pipeline_options.tile_crop_px=30", "--set", "pipeline_options.tile_px=8",
+                    "--set", "train.loader_threads=1", "--set", "optim.warmup_steps=0", "--set", "train.max_steps=5", "--set", "train.checkpoint_every_steps=1", "--set", "train.batch_size=8",
+                    "--set", "train.log_every_steps=1", "--set", "train.fail_at_step=4", "--set", "train.fail_rank=0",
+                    "--set", "cluster.max_failures=1", "--set", "method.num_negatives=8"], env)
+    run_uri = f"s3://{BUCKET}/runs/{name}"
+    assert f"run directory:    {run_uri}" in trained.stdout
+    _, last = _check_resumed_on_the_store(local_s3, name, trained.stdout, store_labelled_mixed, tmp_path)
     assert not (tmp_path / "mmssl_runs").exists()
 
     from mmssl.recipes import linear_probe
@@ -93,7 +105,7 @@ def test_av_correspondence_trains_and_resumes_from_the_store(local_s3, store_lab
     truncated mp4 and the undecodable flac of the mixed dataset are skipped, not fatal), checkpoints go
     to the store, a killed worker resumes from one of them, and nothing but the member table is copied."""
     name = f"store-av-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, HOME=str(tmp_path), AWS_ENDPOINT_URL=f"http://{local_s3.endpoint}", AWS_REGION="us-east-1")
+    env = _store_env(local_s3, tmp_path)
     small = {"method.video_backbone": "r3d_18_narrow", "method.audio_backbone": "vgg_narrow",
              "method.pair_fusion": "pooled", "pipeline_options.frames": 2, "pipeline_options.frame_stride": 2,
              "pipeline_options.crop_px": 32, "pipeline_options.audio_s": 0.5, "pipeline_options.n_mels": 32,
@@ -104,24 +116,5 @@ def test_av_correspondence_trains_and_resumes_from_the_store(local_s3, store_lab
     overrides = [word for key, value in small.items() for word in ("--set", f"{key}={value}")]
     trained = _run(["mmssl.recipes.av_correspondence", "--data", store_labelled_mixed, "--storage",
                     f"s3://{BUCKET}/runs", "--name", name, "--num-workers", "1", "--cpu", *overrides], env)
-    run_uri = f"s3://{BUCKET}/runs/{name}"
-    assert f"last checkpoint:  {run_uri}/checkpoint_" in trained.stdout
-
-    store = local_s3.filesystem()
-    run_root = f"{BUCKET}/runs/{name}"
-
-    def read(relative: str) -> str:
-        with store.open_input_stream(f"{run_root}/{relative}") as stream:
-            return stream.read().decode()
-
-    assert read("fault-injected") == "rank 0 killed at step 4\n"
-    (resumed,) = [json.loads(line) for line in read("resume-rank-0000.jsonl").splitlines()]
-    assert 1 <= resumed["step"] <= 3
-    steps = [json.loads(line)["step"] for line in read("metrics.jsonl").splitlines()]
-    assert steps[-1] == 5 and set(steps) == {1, 2, 3, 4, 5}
-    spec = json.loads(read("run_spec.json"))
-    assert spec["method"] == "av_correspondence" and spec["data_dir"] == store_labelled_mixed
-    last = trained.stdout.split("last checkpoint:  ")[1].split()[0].rsplit("/", 1)[1]
-    assert store.get_file_info(f"{run_root}/{last}/trainer_state.pt").type == pafs.FileType.File
-    cached = [p.relative_to(tmp_path).as_posix() for p in (tmp_path / ".cache/mmssl/stores").rglob("*") if p.is_file()]
-    assert cached and all("/members/" in path for path in cached)
+    spec, _ = _check_resumed_on_the_store(local_s3, name, trained.stdout, store_labelled_mixed, tmp_path)
+    assert spec["method"] == "av_correspondence"
