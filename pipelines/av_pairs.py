@@ -13,6 +13,9 @@ curriculum allows it (0 before `curriculum_start_epoch`, then rising linearly ov
 `curriculum_ramp_epochs` epochs); otherwise easy, a window of another video's audio. A video too
 short for a shifted window gets an easy negative instead; a dataset of one video, a positive.
 Only videos with a FLAC member (videos with sound) are used, as clip sources and as audio sources.
+Whether a slot is a negative, a hard one, and which videos an easy one borrows sound from are drawn
+from the slot's seed alone (`pair_draw`), before its members are read, so on an object store the
+other video's FLAC is fetched ahead with the slot's own members (`AVPairsFeed.borrows`).
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ class AVPairsFeed:
                 *AUDIO_WINDOW_OUTPUTS, FeedOutput("match", types.INT64), FeedOutput("offset_s", types.FLOAT),
                 FeedOutput("audio_index", types.INT64))
 
+    def borrows(self, seed: tuple[int, ...], epoch: int, row: int, num_rows: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """The other video (row) whose sound the slot of `seed` will take first, if it is an easy negative."""
+        draw = pair_draw(seed, self.options, epoch, row, num_rows)
+        return ((draw.other_rows[0], ("flac",)),) if draw.negative and not draw.hard and draw.other_rows else ()
+
     def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
         o = self.options
         mp4 = request.members["mp4"]
@@ -96,30 +104,47 @@ class AudioChoice:
     offset_s: float  # start minus the aligned start, on the sample grid (0 for another video's audio)
 
 
+PAIR_DRAWS = 1  # pair_draw's stream beside the slot's own generator (seeded by the same slot seed)
+
+
+@dataclass(frozen=True)
+class PairDraw:
+    negative: bool
+    hard: bool  # a hard negative if the video is long enough for a shifted window (else an easy one)
+    other_rows: tuple[int, ...]  # the videos an easy negative tries for their sound, in order
+
+
+def pair_draw(seed: tuple[int, ...], options: AVPairsOptions, epoch: int, row: int, num_rows: int) -> PairDraw:
+    """What kind of pair the slot of `seed` is, from its seed alone: known before any member is read."""
+    rng = np.random.default_rng((*seed, PAIR_DRAWS))
+    negative = bool(rng.random() < options.negative_fraction)
+    hard = bool(rng.random() < options.hard_fraction_at(epoch))
+    others = rng.integers(num_rows - 1, size=EASY_NEGATIVE_TRIES) if num_rows > 1 else ()
+    return PairDraw(negative, hard, tuple(int(other) + (other >= row) for other in others))
+
+
 def plan_audio(request: FeedRequest, options: AVPairsOptions, clip_start_s: float, clip_end_s: float) -> AudioChoice:
     """The audio window for a clip spanning [clip_start_s, clip_end_s): aligned, shifted or another video's."""
     o, rng, flac = options, request.rng, request.members["flac"]
     duration_s = read_audio_info(flac).duration_s
     aligned_s = sampling.aligned_audio_start(clip_start_s, clip_end_s, duration_s, o.audio_s)
     choice = flac, aligned_s, 1, request.index
-    if rng.random() < o.negative_fraction:
-        hard = rng.random() < o.hard_fraction_at(request.epoch)
-        shifted_s = sampling.shifted_audio_start(rng, aligned_s, o.min_shift_s, duration_s, o.audio_s) if hard else None
+    draw = pair_draw(request.seed, o, request.epoch, request.row, request.source.num_rows)
+    if draw.negative:
+        shifted_s = sampling.shifted_audio_start(rng, aligned_s, o.min_shift_s, duration_s, o.audio_s) if draw.hard else None
         if shifted_s is not None:
             choice = flac, shifted_s, 0, request.index
         else:
-            choice = other_video_audio(request, o.audio_s) or choice
+            choice = other_video_audio(request, o.audio_s, draw.other_rows) or choice
     audio_flac, start_s, match, index = choice
     offset_s = (start_sample(start_s, o) - start_sample(aligned_s, o)) / o.sample_rate_hz if index == request.index else 0.0
     return AudioChoice(audio_flac, start_s, match, index, offset_s)
 
 
-def other_video_audio(request: FeedRequest, audio_s: float):
-    """(flac, start_s, 0, index) of a random window of another video's audio, or None."""
-    source, rows = request.source, request.source.num_rows
-    for _ in range(EASY_NEGATIVE_TRIES if rows > 1 else 0):
-        other = int(request.rng.integers(rows - 1))
-        other += other >= request.row
+def other_video_audio(request: FeedRequest, audio_s: float, other_rows: tuple[int, ...]):
+    """(flac, start_s, 0, index) of a random window of the first usable of `other_rows`' audio, or None."""
+    source = request.source
+    for other in other_rows:
         index = source.index_of_row(other)
         members = request.borrow(index, ("flac",))
         if members is not None:

@@ -48,6 +48,7 @@ class FeedRequest:
     source: "SampleSource"  # to read other samples' members (negatives from another video)
     borrowed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, ext, bytes) read via borrow()
     refused: list[tuple[int, str]] = field(default_factory=list)  # (index, reason): borrowed samples found bad
+    seed: tuple[int, ...] = ()  # (plan seed, epoch, epoch position, attempt): `rng`'s seed, for draws made ahead
 
     def borrow(self, index: int, exts: tuple[str, ...]) -> tuple[bytes, ...] | None:
         """Members `exts` of another sample (e.g. another video's sound as a negative), or None when that
@@ -66,7 +67,11 @@ class Feed(Protocol):
         """Names, types and layouts of what `__call__` returns, in order."""
 
     def __call__(self, request: FeedRequest) -> tuple[np.ndarray, ...]:
-        """The arrays fed to DALI for this sample; raises SampleRejected when it cannot be served."""
+        """The arrays fed to DALI for this sample; raises SampleRejected when it cannot be served.
+
+    A feed that borrows other samples' members may also define `borrows(seed, epoch, row, num_rows)`:
+    the (row, exts) it will borrow first for the slot of that seed, known before the slot is read, so
+    the source fetches them ahead with the slot's own members (`SampleSource._prefetch_from`)."""
 
 
 class EncodedMembers:

@@ -129,7 +129,8 @@ class SampleSource:
             members, reason = self.read_checked(index)
             if reason is None:
                 rng = np.random.default_rng((self.plan.seed, epoch, at, attempt))
-                request = FeedRequest(dict(zip(self.exts, members)), index, row, epoch, rng, self)
+                request = FeedRequest(dict(zip(self.exts, members)), index, row, epoch, rng, self,
+                                      seed=(self.plan.seed, epoch, at, attempt))
                 try:
                     fed = tuple(self.feed(request))
                     return Slot(index, row, members, tuple(skipped + request.refused), fed, tuple(request.borrowed))
@@ -203,11 +204,17 @@ class SampleSource:
         slot = self._next_slot(self._ahead[-1]) if self._ahead else current
         end = (epoch, batch, self._part_end(position)) if self.workers > 0 else None
         ranges = []
+        borrows = getattr(self.feed, "borrows", None)  # other samples' members the slot's feed will read
         while len(self._ahead) < self._window_slots and (end is None or slot < end):
-            index = self.index_of_row(int(self._rows_of(*slot[:2])[slot[2]]))
-            if index not in self.known_bad and index not in self.found_bad:
-                shard = int(self.arrays["shard"][index])
-                ranges += [(shard, *(int(v) for v in self.arrays[ext][index])) for ext in self.exts]
+            row = int(self._rows_of(*slot[:2])[slot[2]])
+            wanted = [(self.index_of_row(row), self.exts)]
+            if borrows is not None:
+                seed = (self.plan.seed, slot[0], self.plan.position(*slot), 0)
+                wanted += [(self.index_of_row(other), exts) for other, exts in borrows(seed, slot[0], row, self.num_rows)]
+            for index, exts in wanted:
+                if index not in self.known_bad and index not in self.found_bad:
+                    shard = int(self.arrays["shard"][index])
+                    ranges += [(shard, *(int(v) for v in self.arrays[ext][index])) for ext in exts]
             self._ahead.append(slot)
             slot = self._next_slot(slot)
         self.reader.prefetch(ranges)

@@ -89,3 +89,26 @@ def test_av_pairs_from_the_store_match_local_disk_negatives_and_skips_included(s
         assert_same_batches(first, second)
     assert [(s.index, s.reason) for s in remote.bad_samples] == [(s.index, s.reason) for s in local.bad_samples]
     assert {s.index for s in remote.bad_samples} == {24, 25}
+
+
+def test_easy_negatives_sound_is_fetched_ahead_with_the_slots_own_members(local_s3, tmp_path):
+    """av_pairs with every pair an easy negative (another video's sound): that FLAC is known before the
+    slot is read (drawn from the slot's seed), so it is fetched ahead like the slot's own members and no
+    read waits for a round trip; the batches are local disk's."""
+    from fixtures_store import BUCKET
+    from fixtures_video import prepared_video, write_video_dataset
+
+    local_dir = write_video_dataset(tmp_path / "videos", [
+        prepared_video(16, width=64, height=48, audio_events_s=(0.2 + 0.05 * i,)) for i in range(6)], shard_bytes=1 << 16)
+    local_s3.upload(local_dir, f"{BUCKET}/easy-negatives")
+    options = {"frames": 2, "frame_stride": 2, "crop_px": 32, "audio_s": 0.25, "n_mels": 16, "negative_fraction": 1.0}
+    local = build_loader("av_pairs", local_dir, batch_size=2, seed=5, options=options, num_threads=1)
+    remote = build_loader("av_pairs", local_s3.uri(f"{BUCKET}/easy-negatives"), batch_size=2, seed=5,
+                          options=options, num_threads=1, store=StoreOptions(requests_in_flight=8))
+    for _ in range(2):
+        for first, second in zip(local, remote, strict=True):
+            assert_same_batches(first, second)
+            assert (second["match"] == 0).all() and (second["audio_index"] != second["index"]).all()
+    stats = remote.store_stats()
+    assert remote.samples_skipped == 0 and stats.requests >= 6 * 2  # each video's mp4 and flac at least once
+    assert stats.not_prefetched == 0, stats

@@ -15,8 +15,12 @@ def test_rows_compare_local_disk_with_the_store_with_and_without_latency(store_s
                                            "store +5 ms, 1 in flight", "store +5 ms, 8 in flight"]
     local, *stores = rows
     assert local.requests_per_s is None and len(local.samples_per_s) == 1
-    assert [row.max_in_flight for row in stores] == [1, 8, 1, 8]  # the window the reader was given, reached
+    # the window the reader was given bounds the requests at once, and 8 run together (all 8 only when none
+    # ends before the last is sent: not on a loaded machine)
+    assert [row.max_in_flight for row in stores][::2] == [1, 1]
+    assert all(2 <= row.max_in_flight <= 8 for row in stores[1::2]), [row.max_in_flight for row in stores]
     assert all(row.requests_per_s > 0 and row.megabytes_per_s > 0 and row.retries == 0 for row in stores)
+    assert all(row.not_prefetched == 0 for row in stores)  # every read found its member on the way
     table = render_store_rows(config, rows)
     assert table.splitlines()[1].startswith("| data | samples/s | vs local disk |") and "| local disk |" in table
 

@@ -5,7 +5,7 @@ latency, `store +N ms` (through a LoopbackProxy that delays every request: only 
 machine, e.g. `--local-s3`). Each row is timed like the profiler's backends (warm-up batches, then
 timed ones; rounds interleaved, medians with their spread), and the store rows add what the reader
 asked of the store during the timed batches: requests/s, MB/s, the most requests in flight at once,
-and retries. The goal the docs track: the store row at 80% or more of local disk's samples/s.
+retries, and the reads that found no prefetch of their member running (each waited a round trip). The goal the docs track: the store row at 80% or more of local disk's samples/s.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class StoreRow:
     megabytes_per_s: float | None = None
     max_in_flight: int | None = None
     retries: int | None = None
+    not_prefetched: int | None = None  # reads that waited a round trip, all rounds
 
 
 def run_store_bench(config: StoreBenchConfig) -> list[StoreRow]:
@@ -77,7 +78,8 @@ def run_store_bench(config: StoreBenchConfig) -> list[StoreRow]:
             continue
         middle = sorted(rounds, key=lambda item: item[0])[len(rounds) // 2][1]
         rows.append(StoreRow(label, rates, middle["requests_per_s"], middle["megabytes_per_s"],
-                             max(stats["max_in_flight"] for _, stats in rounds), sum(s["retries"] for _, s in rounds)))
+                             max(stats["max_in_flight"] for _, stats in rounds), sum(s["retries"] for _, s in rounds),
+                             sum(s["not_prefetched"] for _, s in rounds)))
     return rows
 
 
@@ -100,7 +102,8 @@ def _measure(config: StoreBenchConfig, location: str, in_flight: int) -> tuple[f
     return timed.samples_per_s, {
         "requests_per_s": (after.requests - before.requests) / timed.wall_s,
         "megabytes_per_s": (after.bytes - before.bytes) / timed.wall_s / 1e6,
-        "max_in_flight": after.max_in_flight, "retries": after.retries - before.retries}
+        "max_in_flight": after.max_in_flight, "retries": after.retries - before.retries,
+        "not_prefetched": after.not_prefetched - before.not_prefetched}
 
 
 def _endless(loader):
@@ -150,12 +153,13 @@ def render_store_rows(config: StoreBenchConfig, rows: list[StoreRow]) -> str:
     local = spread(rows[0].samples_per_s)["median"]
     lines = [f"{config.pipeline}, batch {config.batch_size}, {config.threads} DALI threads, "
              f"{config.rounds} rounds x {config.batches} batches",
-             "| data | samples/s | vs local disk | requests/s | MB/s | most in flight | retries |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| data | samples/s | vs local disk | requests/s | MB/s | most in flight | retries | reads not prefetched |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         rate = spread(row.samples_per_s)
-        store = ("-", "-", "-", "-") if row.requests_per_s is None else (
-            f"{row.requests_per_s:.0f}", f"{row.megabytes_per_s:.1f}", str(row.max_in_flight), str(row.retries))
+        store = ("-",) * 5 if row.requests_per_s is None else (
+            f"{row.requests_per_s:.0f}", f"{row.megabytes_per_s:.1f}", str(row.max_in_flight), str(row.retries),
+            str(row.not_prefetched))
         lines.append(f"| {row.label} | {rate['median']:.0f} ({rate['min']:.0f}-{rate['max']:.0f}) | "
                      f"{100 * rate['median'] / local:.0f}% | " + " | ".join(store) + " |")
     return "\n".join(lines)

@@ -6,8 +6,9 @@ its own storage support, given the store's pyarrow filesystem, and hands a resum
 checkpoint from there. The driver's run files (run_spec.json, metrics.jsonl, TensorBoard, ...)
 are written in a local staging copy, since an object store cannot append, and uploaded after each
 report; a driver that resumes the run elsewhere first downloads them, so the history carries on.
-Evaluation reads a stored run through `local_run_copy`: its spec and latest complete checkpoint,
-downloaded once into the cache (the dataset is still read from wherever the run read it).
+Evaluation reads a stored run through `local_run_copy`: its run files and its latest complete
+checkpoint's network (not the bank rows), downloaded once into the cache (the dataset is still read
+from wherever the run read it).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def _cache_dir(uri: str) -> Path:
 
 
 def local_run_copy(uri: str) -> Path:
-    """A local copy of the stored run at `uri` to evaluate: its run files and latest complete checkpoint."""
+    """A local copy of the stored run at `uri` to evaluate: its run files and its latest complete checkpoint's
+    trainer state (the network) with rank 0's loader.json (the step)."""
     from mmssl.train.checkpoint import TRAINER_STATE, rank_dir
 
     location = open_location(uri)
@@ -130,7 +132,8 @@ def local_run_copy(uri: str) -> Path:
             if step > best_step:
                 best, best_step = info.base_name, step
     if best is not None and not (copy / best / TRAINER_STATE).exists():  # trainer state last: a cut copy is redone
-        for relative in sorted(run._run_files(location.path(best)), key=lambda name: name == TRAINER_STATE):
+        # the network is all an evaluation reads: the ranks' bank rows (51 GB for YFCC100M) stay on the store
+        for relative in (f"{rank_dir('', 0).name}/loader.json", TRAINER_STATE):
             target = copy / best / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(location.read_bytes(best, relative))

@@ -76,6 +76,7 @@ class ReadStats:
     retries: int = 0
     failures: int = 0  # members given up on (the sample was skipped)
     cache_hits: int = 0
+    not_prefetched: int = 0  # members read with no prefetch of them running: each waited a whole round trip
     in_flight: int = 0
     max_in_flight: int = 0
     requested: list[Range] = field(default_factory=list)  # with StoreOptions.record_requests
@@ -126,7 +127,7 @@ class StoreShards:
         self.stats = ReadStats()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: OrderedDict[Range, Future] = OrderedDict()  # prefetched, not yet asked for
+        self._pending: OrderedDict[Range, list] = OrderedDict()  # prefetched, not yet read: [future, reads left]
         self._handles: OrderedDict[int, Future] = OrderedDict()  # open shard files (or being opened)
 
     def __getstate__(self) -> dict:  # a worker process starts its own pool, handles and counts
@@ -144,19 +145,27 @@ class StoreShards:
         """The member's bytes: from a prefetch when there is one, else fetched now."""
         key = (shard, offset, size)
         with self._lock:
-            pending = self._pending.pop(key, None)
-        return pending.result() if pending is not None else self._fetch(key)
+            pending = self._pending.get(key)
+            if pending is not None:
+                pending[1] -= 1
+                if pending[1] == 0:
+                    del self._pending[key]
+            self.stats.not_prefetched += pending is None
+        return pending[0].result() if pending is not None else self._fetch(key)
 
     def prefetch(self, ranges: Iterable[Range]) -> None:
-        """Start fetching `ranges` (each once); bytes wait in memory until `read` takes them."""
+        """Start fetching `ranges`; bytes wait in memory until `read` takes them, as many times as they were
+        named (a member may be one slot's own and another's easy negative): fetched once all the same."""
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.options.requests_in_flight, thread_name_prefix="mmssl-store")
             for key in ranges:
-                if key not in self._pending:
-                    self._pending[key] = self._pool.submit(self._fetch, key)
+                if key in self._pending:
+                    self._pending[key][1] += 1
+                else:
+                    self._pending[key] = [self._pool.submit(self._fetch, key), 1]
             while len(self._pending) > 4 * self.options.requests_in_flight:  # never asked for: let go
-                self._pending.popitem(last=False)[1].cancel()
+                self._pending.popitem(last=False)[1][0].cancel()
 
     def _fetch(self, key: Range) -> bytes:
         shard, offset, size = key

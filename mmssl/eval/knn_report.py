@@ -16,7 +16,7 @@ import torch
 from mmssl.eval.knn import knn_accuracy
 from mmssl.objectives import METHODS
 from mmssl.pipelines.each_sample_once import each_sample_once
-from mmssl.train.checkpoint import read_checkpoint
+from mmssl.train.checkpoint import read_trainer_state
 from mmssl.train.config import RunSpec
 from mmssl.train.embedded import HeldOut
 
@@ -79,7 +79,7 @@ def fresh_method(spec: RunSpec, num_samples: int, checkpoint_dir: str | None = N
     method = method_class(spec.method_config, num_samples=num_samples, rank=0, world_size=1, device="cpu",
                           seed=spec.train.seed)
     if checkpoint_dir is not None:
-        method.model.load_state_dict(read_checkpoint(checkpoint_dir).trainer_state["model"])
+        method.model.load_state_dict(read_trainer_state(checkpoint_dir)["model"])
     return method
 
 

@@ -8,14 +8,18 @@ it opens only those files and reads only the rows it keeps.
 
 Slices are read with positioned reads, not through a memory map: the pages of a mapped file count in
 the process's resident memory as long as the map lives, so restoring a 2.56 GB shard through one
-grew a rank's peak by 2.56 GB beyond the bank itself. A read copies just the slice.
+grew a rank's peak by 2.56 GB beyond the bank itself. A read copies just the slice. A checkpoint on
+an object store is read the same way, by byte range (`filesystem`): a rank fetches its header and
+the rows it keeps, never a whole shard's file.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+import pyarrow.fs as pafs
 import torch
 
 BANK_STATE_KEYS = frozenset({"num_rows", "dim", "row_start", "row_stop", "rows"})  # ShardedMemoryBank.state()
@@ -30,11 +34,15 @@ class SavedRows:
     """Rows [row_start, row_stop) of a bank, as one saved rank wrote them; `rows[a:b]` reads just those.
 
     Indexed like the saved tensor (0 is the shard's first row). Nothing is opened until the first slice.
+    With `filesystem` (a store's), `path` is that filesystem's path and slices are byte-range requests.
     """
 
-    def __init__(self, path: Path, row_start: int, row_stop: int, dim: int):
-        self.path, self.row_start, self.row_stop, self.dim = Path(path), row_start, row_stop, dim
+    def __init__(self, path: Path | str, row_start: int, row_stop: int, dim: int,
+                 filesystem: pafs.FileSystem | None = None):
+        self.path = Path(path) if filesystem is None else str(path)
+        self.row_start, self.row_stop, self.dim, self.filesystem = row_start, row_stop, dim, filesystem
         self._layout: tuple[np.dtype, int] | None = None  # (row dtype, byte offset of row 0), once checked
+        self._handle = None  # the store's open file, for range reads
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -50,8 +58,13 @@ class SavedRows:
             raise ValueError(f"{self!r} reads contiguous row slices only, not step {step}")
         dtype, data_offset = self._open()
         count = max(stop - start, 0) * self.dim
-        with open(self.path, "rb") as file:
-            values = np.fromfile(file, dtype=dtype, count=count, offset=data_offset + start * self.dim * dtype.itemsize)
+        offset = data_offset + start * self.dim * dtype.itemsize
+        if self.filesystem is None:
+            with open(self.path, "rb") as file:
+                values = np.fromfile(file, dtype=dtype, count=count, offset=offset)
+        else:
+            payload = self._read_range(offset, count * dtype.itemsize) if count else b""
+            values = np.frombuffer(bytearray(payload[:len(payload) - len(payload) % dtype.itemsize]), dtype=dtype)
         if values.size != count:
             raise ValueError(f"{self.path} ends before row {stop} of its {len(self)}: the checkpoint is damaged or "
                              "incomplete; resume from an earlier checkpoint")
@@ -63,7 +76,10 @@ class SavedRows:
     def _open(self) -> tuple[np.dtype, int]:
         if self._layout is None:
             try:
-                shape, dtype, data_offset = read_npy_header(self.path)
+                if self.filesystem is None:
+                    shape, dtype, data_offset = read_npy_header(self.path)
+                else:
+                    shape, dtype, data_offset = _parse_npy_header(io.BytesIO(self._read_range(0, HEADER_READ_BYTES)))
             except (OSError, ValueError) as error:
                 raise ValueError(f"cannot read the memory-bank rows in {self.path} ({error}): the checkpoint is damaged "
                                  "or incomplete; resume from an earlier checkpoint") from None
@@ -73,14 +89,31 @@ class SavedRows:
             self._layout = dtype, data_offset
         return self._layout
 
+    def _read_range(self, offset: int, size: int) -> bytes:
+        """Bytes [offset, offset + size) of the stored file (fewer at its end), with the store's retries."""
+        from mmssl.data.store import RetryPolicy, with_retries
+
+        def read() -> bytes:
+            if self._handle is None:
+                self._handle = self.filesystem.open_input_file(self.path)
+            return self._handle.read_at(max(0, min(size, self._handle.size() - offset)), offset)
+        return with_retries(read, RetryPolicy())
+
+
+HEADER_READ_BYTES = 4096  # np.save pads its header to a multiple of 64 bytes; 128 for a bank's small dict
+
 
 def read_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, byte offset of the data) of the C-ordered float16/float32 array `np.save` wrote at `path`."""
     with open(path, "rb") as file:
-        version = np.lib.format.read_magic(file)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(file)
-        data_offset = file.tell()
+        return _parse_npy_header(file)
+
+
+def _parse_npy_header(file) -> tuple[tuple[int, ...], np.dtype, int]:
+    version = np.lib.format.read_magic(file)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(file)
+    data_offset = file.tell()
     if fortran_order or dtype not in (np.dtype("<f2"), np.dtype("<f4")):
         raise ValueError(f"it holds a {'Fortran-ordered ' if fortran_order else ''}{dtype} array, not the "
                          "C-ordered float16 or float32 rows mmssl saves")
@@ -104,18 +137,20 @@ def save_bank_rows(state: dict, directory: Path, prefix: str = "") -> dict:
     return out
 
 
-def open_bank_rows(state: dict, directory: Path) -> dict:
-    """The inverse of `save_bank_rows`: each saved bank's file name becomes a `SavedRows` (nothing opened)."""
+def open_bank_rows(state: dict, directory: Path | str, filesystem: pafs.FileSystem | None = None) -> dict:
+    """The inverse of `save_bank_rows`: each saved bank's file name becomes a `SavedRows` (nothing opened).
+    With `filesystem`, `directory` is a path on it (a checkpoint on a store)."""
     out = {}
     for key, value in state.items():
         if is_bank_state(value) and isinstance(value["rows"], str):
             if Path(value["rows"]).name != value["rows"] or value["rows"] in ("", ".", ".."):
                 raise ValueError(f"a bank in the checkpoint at {directory} names its rows {value['rows']!r}, not a file "
                                  "beside it: the checkpoint is damaged or not from mmssl; resume from another one")
-            rows = SavedRows(Path(directory) / value["rows"], value["row_start"], value["row_stop"], value["dim"])
+            path = Path(directory) / value["rows"] if filesystem is None else f"{str(directory).rstrip('/')}/{value['rows']}"
+            rows = SavedRows(path, value["row_start"], value["row_stop"], value["dim"], filesystem)
             out[key] = dict(value, rows=rows)
         elif isinstance(value, dict):
-            out[key] = open_bank_rows(value, directory)
+            out[key] = open_bank_rows(value, directory, filesystem)
         else:
             out[key] = value
     return out

@@ -10,15 +10,19 @@ each new rank, which keeps the rows it now owns. Bank rows stay on disk until a 
 (`mmssl.memory.bank_files`), so a rank opens only the saved shards its rows overlap, memory-mapped.
 Reader positions are only reused when the world size is unchanged (otherwise the epoch in progress is
 re-read from its start with the new sharding). The lr schedule is rebuilt from the step (schedule.py).
+A checkpoint on an object store is read where it lies (`filesystem`): the small files whole, and of
+the bank rows only the byte ranges the rank keeps, so no rank downloads the other ranks' shards.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import torch
 
 from mmssl.memory.bank_files import open_bank_rows, save_bank_rows
@@ -70,27 +74,68 @@ class LoadedCheckpoint:
         return int(self.trainer_state["world_size"])
 
 
-def read_checkpoint(root: str | os.PathLike) -> LoadedCheckpoint:
+class _CheckpointFiles:
+    """The files of one checkpoint directory, on local disk or on a store's filesystem."""
+
+    def __init__(self, root: str | os.PathLike, filesystem: pafs.FileSystem | None):
+        local = filesystem is None or isinstance(filesystem, pafs.LocalFileSystem)
+        self.filesystem = None if local else filesystem
+        self.root = Path(root) if local else str(root).rstrip("/")
+
+    def path(self, relative: str) -> Path | str:
+        return self.root / relative if self.filesystem is None else f"{self.root}/{relative}"
+
+    def exists(self, relative: str) -> bool:
+        if self.filesystem is None:
+            return self.path(relative).exists()
+        return self.filesystem.get_file_info(self.path(relative)).type == pafs.FileType.File
+
+    def read_bytes(self, relative: str) -> bytes:
+        if self.filesystem is None:
+            return self.path(relative).read_bytes()
+        from mmssl.data.store import RetryPolicy, with_retries
+
+        def read() -> bytes:
+            with self.filesystem.open_input_stream(self.path(relative)) as stream:
+                return stream.read()
+        return with_retries(read, RetryPolicy())
+
+    def load(self, relative: str, mmap: bool = False):
+        """Tensors and plain containers only (`weights_only=True`): a checkpoint from elsewhere cannot run code."""
+        if self.filesystem is None:
+            return torch.load(self.path(relative), map_location="cpu", weights_only=True, mmap=mmap)
+        return torch.load(io.BytesIO(self.read_bytes(relative)), map_location="cpu", weights_only=True)
+
+
+def read_trainer_state(root: str | os.PathLike, filesystem: pafs.FileSystem | None = None) -> dict:
+    """Rank 0's part (model, optimizer, step, epoch, world size): all an evaluation needs."""
+    files = _CheckpointFiles(root, filesystem)
+    if not files.exists(TRAINER_STATE):
+        raise FileNotFoundError(f"{files.path(TRAINER_STATE)} missing: {root} is not a complete mmssl checkpoint")
+    return files.load(TRAINER_STATE)
+
+
+def read_checkpoint(root: str | os.PathLike, filesystem: pafs.FileSystem | None = None) -> LoadedCheckpoint:
     """Load a checkpoint directory written by `write_rank_files`; names what is missing if incomplete.
 
-    Tensors and plain containers only (`weights_only=True`): a checkpoint from elsewhere cannot run code.
-    Method states are memory-mapped and their bank rows left on disk: keep `root` until they are loaded.
+    Method states are memory-mapped (read whole from a store: they are small) and their bank rows left
+    where they lie, read when a rank slices them: keep `root` until they are loaded. With `filesystem`
+    (a Ray checkpoint's, on a store), `root` is a path on it.
     """
-    root = Path(root)
-    state_path = root / TRAINER_STATE
-    if not state_path.exists():
-        raise FileNotFoundError(f"{state_path} missing: {root} is not a complete mmssl checkpoint")
-    trainer_state = torch.load(state_path, map_location="cpu", weights_only=True)
+    files = _CheckpointFiles(root, filesystem)
+    trainer_state = read_trainer_state(root, filesystem)
     world_size = int(trainer_state["world_size"])
     method_states, loader_checkpoints = [], []
     for rank in range(world_size):
-        own = rank_dir(root, rank)
-        if not (own / "method.pt").exists():
-            raise FileNotFoundError(f"{own / 'method.pt'} missing: rank {rank} of {world_size} did not save its state")
-        method_state = torch.load(own / "method.pt", map_location="cpu", weights_only=True, mmap=True)
-        method_states.append(open_bank_rows(method_state, own))
-        loader = json.loads((own / "loader.json").read_text())
+        own = rank_dir("", rank).name
+        if not files.exists(f"{own}/method.pt"):
+            raise FileNotFoundError(f"{files.path(own + '/method.pt')} missing: rank {rank} of {world_size} did not "
+                                    "save its state")
+        method_state = files.load(f"{own}/method.pt", mmap=True)
+        method_states.append(open_bank_rows(method_state, files.path(own), files.filesystem))
+        loader = json.loads(files.read_bytes(f"{own}/loader.json"))
         if loader["step"] != trainer_state["step"]:
-            raise ValueError(f"{own}: saved at step {loader['step']} but {state_path} is step {trainer_state['step']}")
+            raise ValueError(f"{files.path(own)}: saved at step {loader['step']} but {files.path(TRAINER_STATE)} is "
+                             f"step {trainer_state['step']}")
         loader_checkpoints.append(loader["checkpoint"])
     return LoadedCheckpoint(trainer_state, method_states, loader_checkpoints)

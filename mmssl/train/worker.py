@@ -191,14 +191,11 @@ def _sample_counts(loader) -> dict[str, int]:
 def _restored_checkpoint() -> Iterator[LoadedCheckpoint | None]:
     """The run's latest checkpoint, if Ray handed us one, readable until the block ends.
 
-    On local or shared storage the checkpoint is read in place; from remote storage Ray downloads it
-    (every rank's files) to a temporary directory first."""
+    Read where it lies, on local or shared storage as on an object store: there each rank fetches the
+    small files and, by byte range, the bank rows it keeps (Ray's `as_directory` would download every
+    rank's files to every rank)."""
     checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        yield None
-        return
-    with checkpoint.as_directory() as directory:
-        yield read_checkpoint(directory)
+    yield None if checkpoint is None else read_checkpoint(checkpoint.path, checkpoint.filesystem)
 
 
 def _load_restored(restored: LoadedCheckpoint, method, optimizer, rank: int) -> None:
