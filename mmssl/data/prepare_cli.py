@@ -27,6 +27,8 @@ examples:
       --yfcc-path-template 'data/images/{hash_a}/{hash_b}/{hash}.jpg' --address auto
   prepare_data.py --webdataset 'laion/{00000..00999}.tar' --output data/laion   (quote the pattern)
   prepare_data.py --webdataset 'laion/*.tar' --output data/laion
+  prepare_data.py --webdataset 's3://bucket/laion/{00000..00999}.tar' --output s3://bucket/prepared/laion
+  prepare_data.py --yfcc-metadata s3://bucket/yfcc100m_dataset.bz2 --media-root s3://bucket/yfcc --output data/yfcc
 """
 
 
@@ -43,13 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a store URI whose objects are the media (s3://bucket/media)")
     inputs.add_argument("--yfcc-metadata", metavar="FILE", help="YFCC100M metadata file (yfcc100m_dataset, tab-separated, .bz2/.gz ok): "
                         "23 fields, or 24/25 with a line number (and the AWS md5 hash) in front; "
-                        "marker 0 = photo, 1 = video in the last field; malformed rows are rejected")
-    inputs.add_argument("--media-root", metavar="DIR", help="with --yfcc-metadata: where the downloaded files live")
+                        "marker 0 = photo, 1 = video in the last field; malformed rows are rejected. A store URI is streamed")
+    inputs.add_argument("--media-root", metavar="DIR", help="with --yfcc-metadata: where the downloaded files live (a folder, or a store "
+                        "URI such as s3://bucket/yfcc: each file is read from the store)")
     inputs.add_argument("--yfcc-path-template", default=yfcc.DEFAULT_PATH_TEMPLATE, metavar="TEMPLATE",
                         help=yfcc.TEMPLATE_HELP.replace("%", "%%") + " Rows whose file is absent are rejected as 'file missing'.")
     inputs.add_argument("--webdataset", metavar="PATTERN", help="existing webdataset tars (img2dataset/video2dataset "
                         "output), named the webdataset way ('/wds/{00000..00999}.tar', lists '{a,b}') and/or by a glob "
-                        "('/wds/*.tar'); quote it. A named shard that is absent is rejected as 'shard missing'; each "
+                        "('/wds/*.tar'), on disk or on a store ('s3://bucket/wds/{00000..00999}.tar', each tar "
+                        "streamed); quote it. A named shard that is absent is rejected as 'shard missing'; each "
                         "sample's .txt caption and .json metadata go to the manifest (caption, source_key, "
                         "source_width, source_height, source_json)")
     inputs.add_argument("--max-member-mb", type=float, default=DEFAULT_MAX_MEMBER_BYTES / (1 << 20),

@@ -7,15 +7,18 @@ a file exists, and what it holds, is found out by the workers.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tarfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from mmssl.data import yfcc
 from mmssl.data.downloader_metadata import downloader_metadata
-from mmssl.data.shard_pattern import expand_braces, shard_names
+from mmssl.data.shard_pattern import expand_braces, shard_names, store_shard_names
+from mmssl.data.store import is_uri
 
 VIDEO_EXTENSIONS = ("mp4", "webm", "mkv", "mov", "avi", "m4v", "mpg", "mpeg", "flv", "ts", "3gp", "wmv")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
@@ -101,50 +104,88 @@ class YfccSource:
     path_template: str = yfcc.DEFAULT_PATH_TEMPLATE
 
     def __post_init__(self):
-        if not os.path.isfile(self.metadata_path):
+        if not _is_file(self.metadata_path):
             raise ValueError(f"--yfcc-metadata {self.metadata_path!r} is not a file; pass the yfcc100m_dataset file")
-        if not os.path.isdir(self.media_root):
+        if not _is_directory(self.media_root):
             raise ValueError(f"--media-root {self.media_root!r} is not a directory; pass where the media were downloaded")
         yfcc.check_path_template(self.path_template)
 
     def spec(self) -> dict:
         return {
             "type": "yfcc",
-            "metadata": os.path.abspath(self.metadata_path),
-            "media_root": os.path.abspath(self.media_root),
+            "metadata": _absolute(self.metadata_path),
+            "media_root": _absolute(self.media_root),
             "path_template": self.path_template,
         }
 
     def items(self, start: int = 0) -> Iterator[InputItem]:
-        """Items from the `start`-th on; skipped rows are not even parsed (cheap at 100M rows)."""
+        """Items from the `start`-th on; skipped rows are not even parsed (cheap at 100M rows). Either file
+        may be on an object store (a URI): the metadata is streamed, the media are read by the workers."""
+        shown_metadata = _shown(self.metadata_path) if is_uri(self.metadata_path) else self.metadata_path
         for line_number, text in itertools.islice(yfcc.iter_lines(self.metadata_path), start, None):
             try:
                 path = yfcc.row_path(yfcc.parse_row(line_number, text), self.media_root, self.path_template)
             except ValueError as err:
-                yield InputItem(source=f"{self.metadata_path}:{line_number}", rejection=("enumerate", str(err)))
+                yield InputItem(source=f"{shown_metadata}:{line_number}", rejection=("enumerate", str(err)))
                 continue
-            yield InputItem(source=path, path=path)
+            yield InputItem(source=_shown(path) if is_uri(path) else path, path=path)
+
+
+def _absolute(location: str) -> str:
+    """How a run's journal names an input: an absolute path, or a URI without its query."""
+    return _shown(location) if is_uri(location) else os.path.abspath(location)
+
+
+def _is_file(location: str) -> bool:
+    if not is_uri(location):
+        return os.path.isfile(location)
+    import pyarrow.fs as pafs
+
+    from mmssl.data.store import check_access, open_location, uri_file
+
+    check_access(open_location(location))  # refused credentials or a missing bucket: said at once
+    filesystem, path = uri_file(location)
+    return filesystem.get_file_info(path).type == pafs.FileType.File
+
+
+def _is_directory(location: str) -> bool:
+    """A local directory, or a store prefix holding at least one object."""
+    if not is_uri(location):
+        return os.path.isdir(location)
+    import pyarrow.fs as pafs
+
+    from mmssl.data.store import check_access, open_location
+
+    found = open_location(location)
+    check_access(found)
+    return found.filesystem.get_file_info(found.root).type == pafs.FileType.Directory  # one short listing
 
 
 @dataclass(frozen=True)
 class WebdatasetSource:
     """Samples of existing webdataset tars (img2dataset / video2dataset output) named by `pattern`.
 
-    `pattern` is webdataset's brace notation and/or a glob (see shard_pattern.py). A named shard that
-    does not exist is one rejection ("shard missing"), so a gap in a numbered set is reported, not
-    fatal; a pattern naming no existing file at all is refused at once. A member larger than
-    `max_member_bytes` is never read: its sample is refused from the size in its tar header (one
-    40 GB member must not fill the driver's memory)."""
+    `pattern` is webdataset's brace notation and/or a glob (see shard_pattern.py), on local disk or on
+    an object store (`s3://bucket/wds/{00000..00999}.tar`: each tar is streamed from the store, never
+    copied). A named shard that does not exist is one rejection ("shard missing"), so a gap in a
+    numbered set is reported, not fatal; a pattern naming no existing file at all is refused at once.
+    A member larger than `max_member_bytes` is never read: its sample is refused from the size in its
+    tar header (one 40 GB member must not fill the driver's memory)."""
 
     pattern: str
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
+    _named: tuple[tuple[str, bool], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self):
+        named = store_shard_names(self.pattern) if is_uri(self.pattern) else [
+            (path, os.path.isfile(path)) for path in shard_names(self.pattern)]
+        object.__setattr__(self, "_named", tuple(named))  # listed once: a store answers each listing slowly
         if not self.tar_paths():
-            expanded = expand_braces(self.pattern)
+            where = "an object on the store" if is_uri(self.pattern) else "an existing file"
+            expanded = expand_braces(self.pattern.split("?", 1)[0])
             raise ValueError(
                 f"--webdataset {self.pattern!r} matches no files: it expands to {len(expanded)} "
-                f"name{'s' if len(expanded) != 1 else ''} (first {expanded[0]!r}) and none is an existing file. "
+                f"name{'s' if len(expanded) != 1 else ''} (first {expanded[0]!r}) and none is {where}. "
                 "Check the folder and the shard numbers, and quote the pattern so the shell leaves its braces "
                 "and wildcards alone, e.g. '/wds/{00000..00999}.tar' or '/wds/*.tar'")
         if self.max_member_bytes < 1:
@@ -152,56 +193,91 @@ class WebdatasetSource:
 
     def shard_paths(self) -> list[str]:
         """Every shard the pattern names, present or missing, in reading order."""
-        return shard_names(self.pattern)
+        return [name for name, _ in self._named]
 
     def tar_paths(self) -> list[str]:
-        return [path for path in self.shard_paths() if os.path.isfile(path)]
+        return [name for name, exists in self._named if exists]
 
     def spec(self) -> dict:
-        named = [os.path.abspath(p) for p in self.shard_paths()]
-        return {"type": "webdataset", "pattern": self.pattern, "tars": [p for p in named if os.path.isfile(p)],
-                "missing": [p for p in named if not os.path.isfile(p)], "max_member_bytes": self.max_member_bytes}
+        shown = [_shown(name) for name, _ in self._named]
+        return {"type": "webdataset", "pattern": self.pattern.split("?", 1)[0] if is_uri(self.pattern) else self.pattern,
+                "tars": [name for name, (_, exists) in zip(shown, self._named) if exists],
+                "missing": [name for name, (_, exists) in zip(shown, self._named) if not exists],
+                "max_member_bytes": self.max_member_bytes}
 
     def items(self, start: int = 0) -> Iterator[InputItem]:
         """Items from the `start`-th on (skipped tars are still read: sample counts are not stored)."""
-        every = (item for path in self.shard_paths() for item in self._shard_items(path))
+        every = (item for name, exists in self._named for item in self._shard_items(name, exists))
         return itertools.islice(every, start, None)
 
-    def _shard_items(self, path: str) -> Iterator[InputItem]:
-        if os.path.isfile(path):
-            return iter_tar_samples(path, self.max_member_bytes)
-        why = "no such file" if not os.path.exists(path) else "not a regular file"
-        return iter([InputItem(source=path, rejection=("read", f"shard missing: {why} (named by --webdataset "
-                                                                f"{self.pattern!r})"))])
+    def _shard_items(self, name: str, exists: bool) -> Iterator[InputItem]:
+        if exists:
+            return iter_tar_samples(name, self.max_member_bytes, _store_opener(name) if is_uri(name) else None)
+        why = "no such object on the store" if is_uri(name) else (
+            "no such file" if not os.path.exists(name) else "not a regular file")
+        return iter([InputItem(source=_shown(name) if is_uri(name) else name, rejection=("read", f"shard missing: {why} (named by --webdataset "
+                                                                     f"{self.pattern!r})"))])
 
 
-def iter_tar_samples(tar_path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> Iterator[InputItem]:
+def _shown(name: str) -> str:
+    """A shard as the manifest names it: a store URI without its query (endpoint options)."""
+    return name.split("?", 1)[0] if is_uri(name) else os.path.abspath(name)
+
+
+def _store_opener(uri: str):
+    from mmssl.data.store import uri_file
+
+    filesystem, path = uri_file(uri)
+    return lambda: filesystem.open_input_stream(path)
+
+
+def iter_tar_samples(tar_path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+                     open_stream=None) -> Iterator[InputItem]:
     """One item per sample key; a tar that cannot be read to its end adds one rejection for the rest.
 
-    A member over `max_member_bytes` (by its header) is skipped unread and its sample refused."""
-    key, members, oversized, count = None, {}, None, 0
-    try:
-        with tarfile.open(tar_path, "r|*") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                member_key, _, ext = _split_member_name(member.name)
-                if member_key != key and key is not None:
-                    yield _sample_item(tar_path, key, members, oversized)
-                    count += 1
-                    members, oversized = {}, None
-                key = member_key
-                if member.size > max_member_bytes:  # the stream skips its data without keeping it
-                    oversized = (f"member over the size bound: {member.name} is {member.size} bytes, the bound "
-                                 f"{max_member_bytes} (raise --max-member-mb to admit it); not read")
-                    continue
-                members[ext.lower()] = tar.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
-        where = f"after {count} samples" if count else "at its start"
-        yield InputItem(source=tar_path, rejection=("read", f"bad tar file: unreadable {where} ({err})"))
-        return
+    A member over `max_member_bytes` (by its header) is skipped unread and its sample refused. With
+    `open_stream` (a tar on a store: a callable opening it anew), a transient error mid-stream (a
+    dropped connection, a 5xx) reopens the tar and goes on after the samples already yielded, with
+    the store's backoff, so a network hiccup does not cost the rest of the shard."""
+    from mmssl.data.store import RetryPolicy, is_transient
+
+    shown, policy, yielded, failures = _shown(tar_path) if open_stream else tar_path, RetryPolicy(), 0, 0
+    while True:
+        try:
+            for position, item in enumerate(_tar_items(tar_path, shown, max_member_bytes, open_stream)):
+                if position >= yielded:
+                    yielded += 1
+                    yield item
+            return
+        except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+            failures += 1
+            if open_stream is not None and is_transient(err) and failures < policy.attempts:
+                time.sleep(policy.delay_s(failures - 1))
+                continue
+            where = f"after {yielded} samples" if yielded else "at its start"
+            yield InputItem(source=shown, rejection=("read", f"bad tar file: unreadable {where} ({err})"))
+            return
+
+
+def _tar_items(tar_path: str, shown: str, max_member_bytes: int, open_stream) -> Iterator[InputItem]:
+    key, members, oversized = None, {}, None
+    with (open_stream() if open_stream else contextlib.nullcontext()) as stream, \
+            (tarfile.open(fileobj=stream, mode="r|*") if open_stream else tarfile.open(tar_path, "r|*")) as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            member_key, _, ext = _split_member_name(member.name)
+            if member_key != key and key is not None:
+                yield _sample_item(shown, key, members, oversized)
+                members, oversized = {}, None
+            key = member_key
+            if member.size > max_member_bytes:  # the stream skips its data without keeping it
+                oversized = (f"member over the size bound: {member.name} is {member.size} bytes, the bound "
+                             f"{max_member_bytes} (raise --max-member-mb to admit it); not read")
+                continue
+            members[ext.lower()] = tar.extractfile(member).read()
     if key is not None:
-        yield _sample_item(tar_path, key, members, oversized)
+        yield _sample_item(shown, key, members, oversized)
 
 
 def _split_member_name(name: str) -> tuple[str, str, str]:

@@ -13,6 +13,7 @@ Counting from the end the fields agree, so the layout is told apart by the numbe
 from __future__ import annotations
 
 import bz2
+import io
 import gzip
 import os
 import posixpath
@@ -86,6 +87,9 @@ def row_path(row: YfccRow, media_root: str, template: str) -> str:
     normal = posixpath.normpath(relative)
     if posixpath.isabs(normal) or normal == ".." or normal.startswith("../") or "\0" in normal:
         raise ValueError(f"YFCC row names {relative!r}, a path outside the media root; only files under it are read")
+    if "://" in media_root:  # a store URI: the path goes before its query (endpoint options)
+        base, _, query = media_root.partition("?")
+        return f"{base.rstrip('/')}/{normal}" + (f"?{query}" if query else "")
     return os.path.join(media_root, normal)
 
 
@@ -94,9 +98,17 @@ def _used_fields(template: str) -> list[str]:
 
 
 def iter_lines(metadata_path: str) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text) streamed from a plain, .bz2 or .gz metadata file; blank lines skipped."""
-    opener = {".bz2": bz2.open, ".gz": gzip.open}.get(os.path.splitext(metadata_path)[1], open)
-    with opener(metadata_path, "rt", encoding="utf-8", errors="replace", newline="\n") as lines:
+    """(1-based line number, text) streamed from a plain, .bz2 or .gz metadata file, on local disk or on an
+    object store (a URI: pyarrow's stream decompresses by the extension); blank lines skipped."""
+    if "://" in metadata_path:
+        from mmssl.data.store import uri_file
+
+        filesystem, path = uri_file(metadata_path)
+        lines = io.TextIOWrapper(filesystem.open_input_stream(path), encoding="utf-8", errors="replace", newline="\n")
+    else:
+        opener = {".bz2": bz2.open, ".gz": gzip.open}.get(os.path.splitext(metadata_path)[1], open)
+        lines = opener(metadata_path, "rt", encoding="utf-8", errors="replace", newline="\n")
+    with lines:
         for line_number, text in enumerate(lines, start=1):
             if text.strip():
                 yield line_number, text
