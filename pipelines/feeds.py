@@ -46,9 +46,9 @@ class FeedRequest:
     epoch: int
     rng: np.random.Generator  # seeded by (seed, epoch, epoch position, attempt): the same on any world size
     source: "SampleSource"  # to read other samples' members (negatives from another video)
+    seed: tuple[int, ...]  # (plan seed, epoch, epoch position, attempt): `rng`'s seed, for draws made ahead
     borrowed: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, ext, bytes) read via borrow()
     refused: list[tuple[int, str]] = field(default_factory=list)  # (index, reason): borrowed samples found bad
-    seed: tuple[int, ...] = ()  # (plan seed, epoch, epoch position, attempt): `rng`'s seed, for draws made ahead
 
     def borrow(self, index: int, exts: tuple[str, ...]) -> tuple[bytes, ...] | None:
         """Members `exts` of another sample (e.g. another video's sound as a negative), or None when that

@@ -21,6 +21,7 @@ import sys
 
 from mmssl.objectives.pirl import PIRLConfig
 from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
+from mmssl.train.embedded import EMBEDDED_IMAGE_VIEW, EMBEDDED_STRONG_COLOR
 from mmssl.train.recipe_cli import RecipeConfig, run_recipe
 
 METHOD = "pirl"  # key of mmssl.objectives.METHODS
@@ -57,12 +58,11 @@ def embedded_config() -> RecipeConfig:
       which is what carries the classes.
     - crop area 0.25-1 rather than 0.08-1: a 0.08 crop of a 32 px view keeps too little structure.
     """
-    strong_color = {"brightness": 0.8, "contrast": 0.8, "saturation": 0.8, "hue": 0.5, "grayscale_p": 0.5}
     return RecipeConfig(
         method=PIRLConfig(backbone="resnet18_narrow", num_negatives=256, loss_form="softmax", temperature=0.5),
         pipeline="pirl",
-        pipeline_options={"image_size": 32, "image_scale": (0.25, 1.0), "image_color": strong_color,
-                          "tile_crop_px": 30, "tile_px": 8, "tile_color": strong_color},
+        pipeline_options={**EMBEDDED_IMAGE_VIEW, "image_color": EMBEDDED_STRONG_COLOR,
+                          "tile_crop_px": 30, "tile_px": 8, "tile_color": EMBEDDED_STRONG_COLOR},
         train=TrainConfig(epochs=40, max_steps=150, batch_size=32, checkpoint_every_steps=75, log_every_steps=25,
                           loader_threads=1),
         optim=OptimConfig(base_lr=0.06, base_batch_size=64, warmup_steps=20),

@@ -11,6 +11,7 @@ import sys
 
 from mmssl.objectives.rotation import RotationConfig
 from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
+from mmssl.train.embedded import EMBEDDED_IMAGE_VIEW, EMBEDDED_STRONG_COLOR
 from mmssl.train.recipe_cli import RecipeConfig, run_recipe
 
 METHOD = "rotation"  # key of mmssl.objectives.METHODS
@@ -28,13 +29,19 @@ def full_config() -> RecipeConfig:
 
 
 def embedded_config() -> RecipeConfig:
+    """A narrow ResNet-18 on 32 px views without colour as a cue (mmssl.train.embedded), all four
+    rotations of 2 x 16 images a step, Adam, 150 steps. Held-out kNN in docs/learning.md. The generated
+    classes are nearly rotation-free (discs, rings, boxes and checkerboards look the same turned a
+    quarter; stripes a half), so the pretext accuracy stays near chance (0.28 against 0.25 after 150
+    steps) while the features still separate the classes better than at random init. The former
+    default (ResNet-18, 64 px, SGD, 60 steps) scored 0.254 against 0.275."""
     return RecipeConfig(
-        method=RotationConfig(backbone="resnet18"),
+        method=RotationConfig(backbone="resnet18_narrow"),
         pipeline="rotation",
-        pipeline_options={"all_rotations": True, "image_size": 64},
-        train=TrainConfig(epochs=20, max_steps=60, batch_size=16, checkpoint_every_steps=30, log_every_steps=10,
+        pipeline_options={"all_rotations": True, **EMBEDDED_IMAGE_VIEW, "image_color": EMBEDDED_STRONG_COLOR},
+        train=TrainConfig(epochs=40, max_steps=150, batch_size=16, checkpoint_every_steps=75, log_every_steps=25,
                           loader_threads=1),
-        optim=OptimConfig(base_lr=0.05, base_batch_size=128, warmup_steps=5),
+        optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=64, weight_decay=1e-6, warmup_steps=10),
         cluster=ClusterConfig(num_workers=2, cpus_per_worker=1),
     )
 
