@@ -9,21 +9,13 @@ The figures are printed, so a run's log shows the margin and not only the verdic
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-
 import pytest
+
+from embedded_runs import printed_figure, run_embedded
 
 # trained minus random-init kNN accuracy (6 classes, chance 0.167): each bar under the least margin
 # measured over seeds 0-2 on AVX2: simclr 0.133, moco 0.129, npid 0.200, rotation 0.083 (docs/learning.md)
 KNN_MARGIN = {"simclr": 0.08, "npid": 0.10, "rotation": 0.04, "moco": 0.08}
-
-
-def _figure(label: str, text: str) -> float:
-    found = re.search(rf"{label}\s+([0-9.]+)", text)
-    assert found, f"no '{label}' line in the recipe's output:\n{text[-2000:]}"
-    return float(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +27,8 @@ def image_cache(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", sorted(KNN_MARGIN))
 def test_held_out_knn_beats_random_init(recipe, tmp_path, image_cache):
-    done = subprocess.run([sys.executable, "-m", f"mmssl.recipes.{recipe}", "--cache-dir", str(image_cache),
-                           "--storage", str(tmp_path / "runs"), "--name", recipe],
-                          capture_output=True, text=True, timeout=900)
-    out = done.stdout
-    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
-    trained, random_init = _figure("trained features:", out), _figure("random-init features:", out)
+    out = run_embedded(recipe, image_cache, tmp_path / "runs")
+    trained, random_init = printed_figure("trained features:", out), printed_figure("random-init features:", out)
     print(f"{recipe}: held-out kNN {trained:.3f} trained vs {random_init:.3f} random init")
     assert "240 held-out images against 480 training images" in out
     assert trained >= random_init + KNN_MARGIN[recipe], (trained, random_init)

@@ -10,30 +10,16 @@ The figures are printed, so a run's log shows the margin and not only the verdic
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
+
+from embedded_runs import printed_figure, run_embedded
 
 # trained minus random-init kNN accuracy (4 classes, chance 0.25). Measured margins: video_temporal
 # 0.22-0.27, avid 0.08-0.17 (five runs; the least stable, so its bar is lower), tracking 0.19-0.33
 # (its current default on an AVX2 AMD EPYC: seeds 0-1 as the recipe runs, 0-2 in one process; its former
 # default gave 0.02-0.36 over seeds)
 KNN_MARGIN = {"video_temporal": 0.10, "tracking": 0.10, "avid": 0.05}
-
-
-def _run_recipe(name: str, tmp_path, cache_dir) -> str:
-    done = subprocess.run([sys.executable, "-m", f"mmssl.recipes.{name}", "--cache-dir", str(cache_dir),
-                           "--storage", str(tmp_path / "runs"), "--name", name],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
-
-
-def _figure(label: str, text: str) -> float:
-    found = re.search(rf"{label}\s+([0-9.]+)", text)
-    assert found, f"no '{label}' line in the recipe's output:\n{text[-2000:]}"
-    return float(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +31,8 @@ def video_cache(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["video_temporal", "avid", "tracking"])
 def test_held_out_knn_beats_random_init(recipe, tmp_path, video_cache):
-    out = _run_recipe(recipe, tmp_path, video_cache)
-    trained, random_init = _figure("trained features:", out), _figure("random-init features:", out)
+    out = run_embedded(recipe, video_cache, tmp_path / "runs")
+    trained, random_init = printed_figure("trained features:", out), printed_figure("random-init features:", out)
     print(f"{recipe}: held-out kNN {trained:.3f} trained vs {random_init:.3f} random init")
     assert "64 held-out videos against 128 training videos" in out
     assert trained >= random_init + KNN_MARGIN[recipe], (trained, random_init)
@@ -55,10 +41,10 @@ def test_held_out_knn_beats_random_init(recipe, tmp_path, video_cache):
 @pytest.mark.learning
 @pytest.mark.slow
 def test_held_out_correspondence_passes_three_quarters(tmp_path, video_cache):
-    out = _run_recipe("av_correspondence", tmp_path, video_cache)
-    overall = _figure("held-out correspondence accuracy:", out)
+    out = run_embedded("av_correspondence", video_cache, tmp_path / "runs")
+    overall = printed_figure("held-out correspondence accuracy:", out)
     by_kind = {kind: float(value) for kind, value in re.findall(r"(positives|easy negatives|hard negatives) ([0-9.]+)", out)}
-    random_init = _figure("random-init network:", out)
+    random_init = printed_figure("random-init network:", out)
     print(f"av_correspondence: held-out {overall:.3f} (random init {random_init:.3f}), by kind {by_kind}")
     assert overall >= 0.75, out[-2000:]
     assert by_kind["hard negatives"] > 0.5, by_kind  # the same video's sound, shifted: timing, not class
