@@ -54,6 +54,7 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.long  # CI's second stage: keeps the main suite under 15 minutes
 def test_two_nodes_train_and_loss_decreases(two_node_cluster, image_dataset, tmp_path):
     knn_data = _labelled_copy(image_dataset, tmp_path / "knn_data")
     # 64 images, 2 ranks x 8: 4 steps an epoch, so held-out kNN runs at steps 8 and 16
