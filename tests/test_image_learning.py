@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from embedded_runs import printed_figure, run_embedded
+from embedded_runs import printed_knn, run_embedded
 
 # trained minus random-init kNN accuracy (6 classes, chance 0.167): each bar under the least margin
 # measured over seeds 0-2 on AVX2: simclr 0.133, moco 0.129, npid 0.200, rotation 0.083 (docs/learning.md)
@@ -28,7 +28,6 @@ def image_cache(tmp_path_factory):
 @pytest.mark.parametrize("recipe", sorted(KNN_MARGIN))
 def test_held_out_knn_beats_random_init(recipe, tmp_path, image_cache):
     out = run_embedded(recipe, image_cache, tmp_path / "runs")
-    trained, random_init = printed_figure("trained features:", out), printed_figure("random-init features:", out)
-    print(f"{recipe}: held-out kNN {trained:.3f} trained vs {random_init:.3f} random init")
+    trained, random_init = printed_knn(recipe, out)
     assert "240 held-out images against 480 training images" in out
     assert trained >= random_init + KNN_MARGIN[recipe], (trained, random_init)

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from embedded_runs import printed_figure, run_embedded
+from embedded_runs import printed_figure, printed_knn, run_embedded
 
 # trained minus random-init kNN accuracy (4 classes, chance 0.25). Measured margins: video_temporal
 # 0.22-0.27, avid 0.08-0.17 (five runs; the least stable, so its bar is lower), tracking 0.19-0.33
@@ -32,8 +32,7 @@ def video_cache(tmp_path_factory):
 @pytest.mark.parametrize("recipe", ["video_temporal", "avid", "tracking"])
 def test_held_out_knn_beats_random_init(recipe, tmp_path, video_cache):
     out = run_embedded(recipe, video_cache, tmp_path / "runs")
-    trained, random_init = printed_figure("trained features:", out), printed_figure("random-init features:", out)
-    print(f"{recipe}: held-out kNN {trained:.3f} trained vs {random_init:.3f} random init")
+    trained, random_init = printed_knn(recipe, out)
     assert "64 held-out videos against 128 training videos" in out
     assert trained >= random_init + KNN_MARGIN[recipe], (trained, random_init)
 

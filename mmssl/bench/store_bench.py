@@ -5,7 +5,8 @@ latency, `store +N ms` (through a LoopbackProxy that delays every request: only 
 machine, e.g. `--local-s3`). Each row is timed like the profiler's backends (warm-up batches, then
 timed ones; rounds interleaved, medians with their spread), and the store rows add what the reader
 asked of the store during the timed batches: requests/s, MB/s, the most requests in flight at once,
-retries, and the reads that found no prefetch of their member running (each waited a round trip). The goal the docs track: the store row at 80% or more of local disk's samples/s.
+retries, and the reads that found no prefetch of their member running (each waited a round trip).
+The goal the docs track: the store row at 80% or more of local disk's samples/s.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class StoreFolderSource:
     uri: str
 
     def spec(self) -> dict:
-        return {"type": "folder", "root": self.uri.split("?", 1)[0]}
+        return {"type": "folder", "root": _without_query(self.uri)}
 
     def items(self, start: int = 0) -> Iterator[InputItem]:
         return itertools.islice(self._all_items(), start, None)
@@ -113,52 +113,53 @@ class YfccSource:
     def spec(self) -> dict:
         return {
             "type": "yfcc",
-            "metadata": _absolute(self.metadata_path),
-            "media_root": _absolute(self.media_root),
+            "metadata": _journal_name(self.metadata_path),
+            "media_root": _journal_name(self.media_root),
             "path_template": self.path_template,
         }
 
     def items(self, start: int = 0) -> Iterator[InputItem]:
         """Items from the `start`-th on; skipped rows are not even parsed (cheap at 100M rows). Either file
         may be on an object store (a URI): the metadata is streamed, the media are read by the workers."""
-        shown_metadata = _shown(self.metadata_path) if is_uri(self.metadata_path) else self.metadata_path
+        shown_metadata = _without_query(self.metadata_path)
         for line_number, text in itertools.islice(yfcc.iter_lines(self.metadata_path), start, None):
             try:
                 path = yfcc.row_path(yfcc.parse_row(line_number, text), self.media_root, self.path_template)
             except ValueError as err:
                 yield InputItem(source=f"{shown_metadata}:{line_number}", rejection=("enumerate", str(err)))
                 continue
-            yield InputItem(source=_shown(path) if is_uri(path) else path, path=path)
+            yield InputItem(source=_without_query(path), path=path)
 
 
-def _absolute(location: str) -> str:
-    """How a run's journal names an input: an absolute path, or a URI without its query."""
-    return _shown(location) if is_uri(location) else os.path.abspath(location)
+def _without_query(location: str) -> str:
+    """A store URI without its query (endpoint options), as the manifest names inputs; a path unchanged."""
+    return location.split("?", 1)[0] if is_uri(location) else location
+
+
+def _journal_name(location: str) -> str:
+    """How a run's journal and spec name an input: a URI without its query, or an absolute path."""
+    return _without_query(location) if is_uri(location) else os.path.abspath(location)
 
 
 def _is_file(location: str) -> bool:
-    if not is_uri(location):
-        return os.path.isfile(location)
-    import pyarrow.fs as pafs
-
-    from mmssl.data.store import check_access, open_location, uri_file
-
-    check_access(open_location(location))  # refused credentials or a missing bucket: said at once
-    filesystem, path = uri_file(location)
-    return filesystem.get_file_info(path).type == pafs.FileType.File
+    return _store_entry_is(location, "File") if is_uri(location) else os.path.isfile(location)
 
 
 def _is_directory(location: str) -> bool:
     """A local directory, or a store prefix holding at least one object."""
-    if not is_uri(location):
-        return os.path.isdir(location)
+    return _store_entry_is(location, "Directory") if is_uri(location) else os.path.isdir(location)
+
+
+def _store_entry_is(uri: str, kind: str) -> bool:
+    """Whether `uri` names a store object ("File") or a prefix with objects under it ("Directory"): one
+    request, after refused credentials or a missing bucket are said at once."""
     import pyarrow.fs as pafs
 
     from mmssl.data.store import check_access, open_location
 
-    found = open_location(location)
+    found = open_location(uri)
     check_access(found)
-    return found.filesystem.get_file_info(found.root).type == pafs.FileType.Directory  # one short listing
+    return found.filesystem.get_file_info(found.root).type == getattr(pafs.FileType, kind)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class WebdatasetSource:
         object.__setattr__(self, "_named", tuple(named))  # listed once: a store answers each listing slowly
         if not self.tar_paths():
             where = "an object on the store" if is_uri(self.pattern) else "an existing file"
-            expanded = expand_braces(self.pattern.split("?", 1)[0])
+            expanded = expand_braces(_without_query(self.pattern))
             raise ValueError(
                 f"--webdataset {self.pattern!r} matches no files: it expands to {len(expanded)} "
                 f"name{'s' if len(expanded) != 1 else ''} (first {expanded[0]!r}) and none is {where}. "
@@ -199,8 +200,8 @@ class WebdatasetSource:
         return [name for name, exists in self._named if exists]
 
     def spec(self) -> dict:
-        shown = [_shown(name) for name, _ in self._named]
-        return {"type": "webdataset", "pattern": self.pattern.split("?", 1)[0] if is_uri(self.pattern) else self.pattern,
+        shown = [_journal_name(name) for name, _ in self._named]
+        return {"type": "webdataset", "pattern": _without_query(self.pattern),
                 "tars": [name for name, (_, exists) in zip(shown, self._named) if exists],
                 "missing": [name for name, (_, exists) in zip(shown, self._named) if not exists],
                 "max_member_bytes": self.max_member_bytes}
@@ -215,13 +216,8 @@ class WebdatasetSource:
             return iter_tar_samples(name, self.max_member_bytes, _store_opener(name) if is_uri(name) else None)
         why = "no such object on the store" if is_uri(name) else (
             "no such file" if not os.path.exists(name) else "not a regular file")
-        return iter([InputItem(source=_shown(name) if is_uri(name) else name, rejection=("read", f"shard missing: {why} (named by --webdataset "
-                                                                     f"{self.pattern!r})"))])
-
-
-def _shown(name: str) -> str:
-    """A shard as the manifest names it: a store URI without its query (endpoint options)."""
-    return name.split("?", 1)[0] if is_uri(name) else os.path.abspath(name)
+        return iter([InputItem(source=_without_query(name), rejection=("read", f"shard missing: {why} (named by "
+                                                                            f"--webdataset {self.pattern!r})"))])
 
 
 def _store_opener(uri: str):
@@ -241,7 +237,7 @@ def iter_tar_samples(tar_path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_B
     the store's backoff, so a network hiccup does not cost the rest of the shard."""
     from mmssl.data.store import RetryPolicy, is_transient
 
-    shown, policy, yielded, failures = _shown(tar_path) if open_stream else tar_path, RetryPolicy(), 0, 0
+    shown, policy, yielded, failures = _without_query(tar_path), RetryPolicy(), 0, 0
     while True:
         try:
             for position, item in enumerate(_tar_items(tar_path, shown, max_member_bytes, open_stream)):

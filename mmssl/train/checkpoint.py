@@ -75,44 +75,44 @@ class LoadedCheckpoint:
 
 
 class _CheckpointFiles:
-    """The files of one checkpoint directory, on local disk or on a store's filesystem."""
+    """The files of one checkpoint directory, on local disk or on a store's filesystem (read there through
+    the store's `StoreLocation`: its paths, and its whole-file reads with retries)."""
 
     def __init__(self, root: str | os.PathLike, filesystem: pafs.FileSystem | None):
+        from mmssl.data.store import StoreLocation
+
         local = filesystem is None or isinstance(filesystem, pafs.LocalFileSystem)
+        self.root = Path(root) if local else None
+        self.store = None if local else StoreLocation(str(root), filesystem, str(root).rstrip("/"))
         self.filesystem = None if local else filesystem
-        self.root = Path(root) if local else str(root).rstrip("/")
 
     def path(self, relative: str) -> Path | str:
-        return self.root / relative if self.filesystem is None else f"{self.root}/{relative}"
+        return self.root / relative if self.store is None else self.store.path(relative)
 
     def exists(self, relative: str) -> bool:
-        if self.filesystem is None:
+        if self.store is None:
             return self.path(relative).exists()
         return self.filesystem.get_file_info(self.path(relative)).type == pafs.FileType.File
 
     def read_bytes(self, relative: str) -> bytes:
-        if self.filesystem is None:
-            return self.path(relative).read_bytes()
-        from mmssl.data.store import RetryPolicy, with_retries
-
-        def read() -> bytes:
-            with self.filesystem.open_input_stream(self.path(relative)) as stream:
-                return stream.read()
-        return with_retries(read, RetryPolicy())
+        return self.path(relative).read_bytes() if self.store is None else self.store.read_bytes(relative)
 
     def load(self, relative: str, mmap: bool = False):
         """Tensors and plain containers only (`weights_only=True`): a checkpoint from elsewhere cannot run code."""
-        if self.filesystem is None:
+        if self.store is None:
             return torch.load(self.path(relative), map_location="cpu", weights_only=True, mmap=mmap)
         return torch.load(io.BytesIO(self.read_bytes(relative)), map_location="cpu", weights_only=True)
+
+    def trainer_state(self) -> dict:
+        if not self.exists(TRAINER_STATE):
+            raise FileNotFoundError(f"{self.path(TRAINER_STATE)} missing: {self.root or self.store.root} is not a "
+                                    "complete mmssl checkpoint")
+        return self.load(TRAINER_STATE)
 
 
 def read_trainer_state(root: str | os.PathLike, filesystem: pafs.FileSystem | None = None) -> dict:
     """Rank 0's part (model, optimizer, step, epoch, world size): all an evaluation needs."""
-    files = _CheckpointFiles(root, filesystem)
-    if not files.exists(TRAINER_STATE):
-        raise FileNotFoundError(f"{files.path(TRAINER_STATE)} missing: {root} is not a complete mmssl checkpoint")
-    return files.load(TRAINER_STATE)
+    return _CheckpointFiles(root, filesystem).trainer_state()
 
 
 def read_checkpoint(root: str | os.PathLike, filesystem: pafs.FileSystem | None = None) -> LoadedCheckpoint:
@@ -123,7 +123,7 @@ def read_checkpoint(root: str | os.PathLike, filesystem: pafs.FileSystem | None 
     (a Ray checkpoint's, on a store), `root` is a path on it.
     """
     files = _CheckpointFiles(root, filesystem)
-    trainer_state = read_trainer_state(root, filesystem)
+    trainer_state = files.trainer_state()
     world_size = int(trainer_state["world_size"])
     method_states, loader_checkpoints = [], []
     for rank in range(world_size):
