@@ -34,6 +34,7 @@ class TileConfig:
     tile_px: int = 64
     tile_jitter: bool = True  # random tile offset inside its cell (else centred)
     augment_tiles: bool = True  # per-tile flip and colour jitter
+    tile_flip: bool = True  # with augment_tiles: mirror each tile at random (Noroozi & Favaro's tiles are not)
     tile_color: ops.ColorJitter = field(default_factory=ops.ColorJitter)
     permutations: int | None = None
     permutation_seed: int = 0
@@ -80,7 +81,8 @@ class JigsawConfig(TileConfig):
 def tiles_from_square(square, cfg: TileConfig, permutations: np.ndarray | None):
     """Tiles (normalised FCHW), perm and label (None without a set) from a square HWC crop."""
     cells = ops.grid_cells(square, cfg.tile_grid, cfg.cell_px)
-    tiles = ops.cut_tiles(cells, cfg.num_tiles, cfg.cell_px, cfg.tile_px, cfg.tile_jitter, flip=cfg.augment_tiles)
+    tiles = ops.cut_tiles(cells, cfg.num_tiles, cfg.cell_px, cfg.tile_px, cfg.tile_jitter,
+                          flip=cfg.augment_tiles and cfg.tile_flip)
     if permutations is None:
         perm, label = ops.random_permutation(cfg.num_tiles), None
     else:

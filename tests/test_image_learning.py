@@ -14,8 +14,9 @@ import pytest
 from embedded_runs import printed_knn, run_embedded
 
 # trained minus random-init kNN accuracy (6 classes, chance 0.167): each bar under the least margin
-# measured over seeds 0-2 on AVX2: simclr 0.133, moco 0.129, npid 0.200, rotation 0.083 (docs/learning.md)
-KNN_MARGIN = {"simclr": 0.08, "npid": 0.10, "rotation": 0.04, "moco": 0.08}
+# measured over seeds 0-2 on AVX2: simclr 0.133, moco 0.129, npid 0.200, rotation 0.083, jigsaw 0.100
+# (on its own object photos; its pretext leaves chance late on some seeds) (docs/learning.md)
+KNN_MARGIN = {"simclr": 0.08, "npid": 0.10, "rotation": 0.04, "moco": 0.08, "jigsaw": 0.05}
 
 
 @pytest.fixture(scope="module")

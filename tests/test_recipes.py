@@ -57,7 +57,9 @@ def test_jigsaw_runs_with_data_use_the_papers_permutation_rule():
     full = make_config(recipe.full_config().pipeline, recipe.full_config().pipeline_options)
     embedded = make_config(recipe.embedded_config().pipeline, recipe.embedded_config().pipeline_options)
     assert (full.permutations, full.permutation_method) == (1000, "max_avg")  # Noroozi & Favaro's Algorithm 1
-    assert (embedded.permutations, embedded.permutation_method) == (100, "max_min")  # what it always trained on
+    assert (full.tile_grid, full.tile_flip) == (3, True)
+    # the laptop default: all 24 orders of a 2 x 2 grid, tiles not mirrored (recipes/jigsaw.py says why)
+    assert (embedded.permutations, embedded.tile_grid, embedded.tile_flip) == (24, 2, False)
 
 
 def test_command_line_flags_and_overrides():

@@ -14,6 +14,7 @@ from mmssl.data.synthetic import (
     CORRUPT_KINDS,
     IMAGE_CLASS_NAMES,
     IMAGE_FORMATS,
+    IMAGE_OBJECT_CLASS_NAMES,
     METADATA_FILES,
     TONE_HEIGHT_BEND_SEMITONES,
     VIDEO_CLASS_NAMES,
@@ -191,6 +192,33 @@ def test_stripe_classes_have_their_own_dominant_orientation(synthetic_media):
             assert min(abs(angle - 45), abs(angle - 135)) <= 16, (row["source"], angle)
 
 
+def test_one_object_scenes_show_one_large_shape_in_the_middle_of_its_class(tmp_path):
+    """Jigsaw's images: the object covers the middle and none of the corners, and the class is the
+    shape (a ring's middle is background again; a plus covers the middle but not its diagonals)."""
+    media = generate_media(tmp_path / "objects", num_images=24, num_videos=0, num_classes=6, num_corrupt=0,
+                           image_long_side_px=(160, 200), image_scene="one_object")
+    rows = load_labels(media.root, "image").to_pylist()
+    assert sorted({row["class_name"] for row in rows}) == sorted(IMAGE_OBJECT_CLASS_NAMES)
+    for row in rows:
+        pixels = np.asarray(upright(media.media_root / row["source"]).convert("RGB"), dtype=np.float64)
+        height, width = pixels.shape[:2]
+        corners = np.stack([pixels[4, 4], pixels[4, -5], pixels[-5, 4], pixels[-5, -5]])
+        background = np.median(corners, axis=0)
+
+        def differs(y: float, x: float) -> bool:  # a 5x5 patch's mean against the background (noise, shading)
+            patch = pixels[int(y * height) - 2:int(y * height) + 3, int(x * width) - 2:int(x * width) + 3]
+            return np.abs(patch.reshape(-1, 3).mean(0) - background).max() > 40
+
+        name = row["class_name"]
+        centre_is_object = name != "ring"
+        assert differs(0.5, 0.5) == centre_is_object, (row["source"], name)
+        assert not any(differs(y, x) for y, x in ((0.06, 0.06), (0.06, 0.94), (0.94, 0.06), (0.94, 0.94))), row["source"]
+        if name in ("disc", "square"):  # solid: 12% of the short side off the middle (at most 8% off-centre)
+            step = 0.12 * min(height, width)
+            assert differs(0.5 - step / height, 0.5) if height <= width else differs(0.5, 0.5 - step / width), \
+                (row["source"], name)
+
+
 # ---------------------------------------------------------------- videos and their sound
 
 
@@ -284,6 +312,8 @@ def test_corrupt_files_really_fail_to_decode(synthetic_media):
         (dict(video_sizes=((161, 120),)), "161x120"),
         (dict(video_seconds=(2.0, 1.0)), "video_seconds"),
         (dict(audio_sample_rate_hz=12345), "12345"),
+        (dict(image_scene="collage"), "image_scene"),
+        (dict(image_scene="one_object", num_classes=7), "one_object"),
     ],
 )
 def test_bad_config_is_named(kwargs, message):

@@ -8,7 +8,9 @@ and extension cases, as preparation meets them in the wild. Beside the media it 
 accept/reject accounting can be tested.
 
 Image classes are structure families (stripes, checkerboards, discs, ...) drawn with random colours,
-positions, scales, backgrounds and noise: colour carries no class information, structure does.
+positions, scales, backgrounds and noise: colour carries no class information, structure does. With
+`image_scene="one_object"` each image is instead one large upright shape near the middle (disc, square,
+...), an object-centric photo whose parts tell where in the picture they are (what Jigsaw needs).
 Video classes are a moving object (shape and speed by class) bouncing off the walls; the audio is a
 tone whose pitch is set by the class and bends with the object's height, plus a click at each bounce,
 so sound and picture agree. With `bounce_flash_s` the object also flashes at each bounce, a cue to
@@ -47,6 +49,10 @@ IMAGE_CLASS_NAMES = (
     "triangles",
     "x_marks",
 )
+# "one_object" scenes: one large shape near the middle (object-centric, as ImageNet photos are), whose
+# parts tell where in the picture they are; the "structure" families are textures that look alike everywhere
+IMAGE_OBJECT_CLASS_NAMES = ("disc", "square", "triangle", "ring", "x_mark", "plus")
+IMAGE_SCENES = ("structure", "one_object")
 VIDEO_COLOURS = ("any", "hue_only")
 VIDEO_CLASS_NAMES = ("disc", "square", "triangle", "ring", "x_mark", "diamond", "bar", "plus")
 MAX_CLASSES = len(IMAGE_CLASS_NAMES)
@@ -79,6 +85,7 @@ class SyntheticConfig:
     num_corrupt: int = 4
     seed: int = 0
     image_long_side_px: tuple[int, int] = (320, 500)
+    image_scene: str = "structure"  # one of IMAGE_SCENES: texture-like structure families, or one centred object
     video_seconds: tuple[float, float] = (1.0, 3.0)
     video_sizes: tuple[tuple[int, int], ...] = ((160, 120), (192, 144), (240, 180), (320, 240))
     video_fps_choices: tuple[int, ...] = (24, 25, 30)
@@ -95,6 +102,11 @@ class SyntheticConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 2 <= self.num_classes <= MAX_CLASSES:
             raise ValueError(f"num_classes must be in 2..{MAX_CLASSES} (one per structure family), got {self.num_classes}")
+        if self.image_scene not in IMAGE_SCENES:
+            raise ValueError(f"image_scene must be one of {IMAGE_SCENES}, got {self.image_scene!r}")
+        if self.image_scene == "one_object" and self.num_images and self.num_classes > len(IMAGE_OBJECT_CLASS_NAMES):
+            raise ValueError(f"image_scene='one_object' has {len(IMAGE_OBJECT_CLASS_NAMES)} classes "
+                             f"({', '.join(IMAGE_OBJECT_CLASS_NAMES)}), got num_classes={self.num_classes}")
         low, high = self.image_long_side_px
         if not 32 <= low <= high:
             raise ValueError(f"image_long_side_px must be (low, high) with 32 <= low <= high, got {self.image_long_side_px}")
@@ -259,9 +271,31 @@ def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             return background, foreground
 
 
-def render_image(class_index: int, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """An upright HxWx3 uint8 picture of class `class_index` (an index into IMAGE_CLASS_NAMES)."""
-    mask = _CLASS_MASKS[IMAGE_CLASS_NAMES[class_index]](rng, height, width)[..., None]
+def _centred_object(kind: str) -> Callable[[np.random.Generator, int, int], np.ndarray]:
+    """One upright shape whose radius is 28-42% of the short side, its centre within 8% of the middle."""
+    def mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        canvas = Image.new("L", (width, height), 0)
+        size_px = rng.uniform(0.28, 0.42) * min(height, width)
+        centre = (width * (0.5 + rng.uniform(-0.08, 0.08)), height * (0.5 + rng.uniform(-0.08, 0.08)))
+        _draw_shape(ImageDraw.Draw(canvas), kind, centre, size_px, -math.pi / 2 + rng.uniform(-0.2, 0.2))
+        return np.asarray(canvas, dtype=np.float32) / 255.0
+
+    return mask
+
+
+_OBJECT_MASKS = {kind: _centred_object(kind) for kind in IMAGE_OBJECT_CLASS_NAMES}
+
+
+def image_class_names(scene: str = "structure") -> tuple[str, ...]:
+    """The image classes of a scene kind (IMAGE_SCENES), by label."""
+    return IMAGE_OBJECT_CLASS_NAMES if scene == "one_object" else IMAGE_CLASS_NAMES
+
+
+def render_image(class_index: int, width: int, height: int, rng: np.random.Generator,
+                 scene: str = "structure") -> np.ndarray:
+    """An upright HxWx3 uint8 picture of class `class_index` (an index into image_class_names(scene))."""
+    masks = _OBJECT_MASKS if scene == "one_object" else _CLASS_MASKS
+    mask = masks[image_class_names(scene)[class_index]](rng, height, width)[..., None]
     background, foreground = _colour_pair(rng)
     yy, xx = _grid(height, width)
     # a soft linear gradient on the background, towards a random direction
@@ -536,10 +570,10 @@ def _write(root: Path, relative: str, payload: bytes) -> Path:
 def _make_image(root: Path, config: SyntheticConfig, i: int, label: int, image_format: str) -> tuple[Path, dict]:
     rng = _item_rng(config.seed, 1, i)
     width, height = _image_size(rng, config.image_long_side_px)
-    payload = encode_image(render_image(label, width, height, rng), image_format, rng)
+    payload = encode_image(render_image(label, width, height, rng, config.image_scene), image_format, rng)
     relative = _image_name(100 + i, image_format, rng)
     row = dict(
-        source=relative, modality="image", label=label, class_name=IMAGE_CLASS_NAMES[label],
+        source=relative, modality="image", label=label, class_name=image_class_names(config.image_scene)[label],
         format=image_format, width=width, height=height,
     )  # fmt: skip
     return _write(root, relative, payload), row
@@ -591,7 +625,7 @@ def generate(out_dir: str | os.PathLike, config: SyntheticConfig) -> GeneratedMe
     audio_flags = _audio_flags(config.num_videos, config.audio_fraction, plan_rng)
     media = GeneratedMedia(root, root / LABELS_FILE, root / EXPECTED_REJECTS_FILE)
     media.class_names = {
-        "image": list(IMAGE_CLASS_NAMES[: config.num_classes]),
+        "image": list(image_class_names(config.image_scene)[: config.num_classes]),
         "video": list(VIDEO_CLASS_NAMES[: config.num_classes]),
     }
     total = config.num_images + config.num_videos + config.num_corrupt

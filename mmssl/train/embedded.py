@@ -33,6 +33,14 @@ HELD_OUT_IMAGE_MEDIA = dict(EMBEDDED_MEDIA, num_images=240, num_corrupt=0, seed=
 # networks learned colour and nothing of the structure that carries the classes.
 EMBEDDED_STRONG_COLOR = {"brightness": 0.8, "contrast": 0.8, "saturation": 0.8, "hue": 0.5, "grayscale_p": 0.5}
 EMBEDDED_IMAGE_VIEW = {"image_size": 32, "image_scale": (0.25, 1.0)}
+EMBEDDED_OBJECTS_VERSION = "embedded-objects-v1"
+# Jigsaw's embedded images: the same counts, sizes and seeds, each one large shape near the middle
+# (synthetic.IMAGE_OBJECT_CLASS_NAMES). The structure families are textures that look alike tile by
+# tile, so no arrangement of their tiles is more likely than another and the pretext stays at chance
+# (docs/learning.md); an object's parts tell where they sit, as in the object-centric photos
+# (ImageNet) Jigsaw was made on.
+EMBEDDED_OBJECT_MEDIA = dict(EMBEDDED_MEDIA, image_scene="one_object")
+HELD_OUT_OBJECT_MEDIA = dict(HELD_OUT_IMAGE_MEDIA, image_scene="one_object")
 EMBEDDED_VIDEO_VERSION = "embedded-video-v2"
 # small, short videos of one size and rate, all with sound. The object is large (its radius about a
 # quarter of the short side), so its shape survives the networks' 64 px input, and it flashes at each
@@ -59,6 +67,12 @@ def embedded_dataset(cache_dir: Path) -> tuple[Path, HeldOut]:
     """(prepared training images, held-out images) for the image recipes' embedded defaults; built on first use."""
     return _train_and_held_out(Path(cache_dir) / EMBEDDED_VERSION, EMBEDDED_MEDIA, HELD_OUT_IMAGE_MEDIA,
                                "a small labelled dataset", "held-out images")
+
+
+def embedded_object_dataset(cache_dir: Path) -> tuple[Path, HeldOut]:
+    """(prepared training images, held-out images) of one centred object each, for Jigsaw's embedded default."""
+    return _train_and_held_out(Path(cache_dir) / EMBEDDED_OBJECTS_VERSION, EMBEDDED_OBJECT_MEDIA,
+                               HELD_OUT_OBJECT_MEDIA, "small labelled object photos", "held-out object photos")
 
 
 def embedded_video_dataset(cache_dir: Path) -> tuple[Path, HeldOut]:

@@ -50,6 +50,11 @@ IMAGE_KNN = EmbeddedRun(
     imported_later("mmssl.eval.knn_report:compare_with_random_init"),
     "generates a small synthetic dataset of labelled images (cached under\n--cache-dir), starts a local Ray, "
     "trains briefly on CPU, and reports kNN accuracy of the\nlearned features against a randomly initialised network.")
+OBJECT_KNN = EmbeddedRun(
+    imported_later("mmssl.train.embedded:embedded_object_dataset"),
+    imported_later("mmssl.eval.knn_report:compare_with_random_init"),
+    "generates small labelled images of one centred object each (cached under\n--cache-dir), starts a local Ray, "
+    "trains briefly on CPU, and reports kNN accuracy of the\nlearned features against a randomly initialised network.")
 VIDEO_KNN = EmbeddedRun(
     imported_later("mmssl.train.embedded:embedded_video_dataset"),
     imported_later("mmssl.eval.knn_report:compare_clips_with_random_init"),
