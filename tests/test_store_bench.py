@@ -1,5 +1,6 @@
 """The storage benchmark: local disk and store rows on the same data, the store rows carrying what the reader
-asked of the store (its requests through the delaying proxy included), and the local copy made from the store."""
+asked of the store (its requests through the delaying proxy included) and where the CPU went, and the local
+copy made from the store."""
 
 import filecmp
 
@@ -8,7 +9,7 @@ from mmssl.bench.store_bench import StoreBenchConfig, copy_to_local, render_stor
 
 def test_rows_compare_local_disk_with_the_store_with_and_without_latency(store_square_dataset):
     uri, local_dir = store_square_dataset
-    config = StoreBenchConfig(uri, str(local_dir), pipeline="image", batch_size=4, threads=1, warmup=1, batches=2,
+    config = StoreBenchConfig(uri, str(local_dir), pipeline="image", batch_size=4, threads=1, warmup=1, batches=4,
                               rounds=1, added_latency_ms=(5,), requests_in_flight=(1, 8), options={"image_size": 32})
     rows = run_store_bench(config)
     assert [row.label for row in rows] == ["local disk", "store, 1 in flight", "store, 8 in flight",
@@ -21,6 +22,10 @@ def test_rows_compare_local_disk_with_the_store_with_and_without_latency(store_s
     assert all(2 <= row.max_in_flight <= 8 for row in stores[1::2]), [row.max_in_flight for row in stores]
     assert all(row.requests_per_s > 0 and row.megabytes_per_s > 0 and row.retries == 0 for row in stores)
     assert all(row.not_prefetched == 0 for row in stores)  # every read found its member on the way
+    # the CPU split: the store server (the fixture's, a process below this one) works for the store rows only
+    assert all(row.loader_cpu_ms > 0 for row in rows)
+    assert sum(row.below_cpu_ms for row in stores) > 2 * local.below_cpu_ms + 0.5, \
+        [(row.label, row.below_cpu_ms) for row in rows]
     table = render_store_rows(config, rows)
     assert table.splitlines()[1].startswith("| data | samples/s | vs local disk |") and "| local disk |" in table
 

@@ -38,9 +38,13 @@ def process_cpu_s() -> dict[int, float]:
     return used
 
 
-def cpu_s_since(start: dict[int, float]) -> float:
-    """CPU seconds used since `start` (a `process_cpu_s()` reading); a process started meanwhile counts from 0."""
-    return sum(used - start.get(pid, 0.0) for pid, used in process_cpu_s().items())
+def cpu_split_since(start: dict[int, float]) -> tuple[float, float]:
+    """(this process's, the processes below it's) CPU seconds since `start` (a `process_cpu_s()` reading; a
+    process started meanwhile counts from 0). Apart, a server this process started (the benchmark's local
+    S3 store) is told from the loader it serves."""
+    used = process_cpu_s()
+    own = used.pop(0) - start.get(0, 0.0)
+    return own, sum(value - start.get(pid, 0.0) for pid, value in used.items())
 
 
 def usable_cores() -> int:

@@ -6,6 +6,10 @@ machine, e.g. `--local-s3`). Each row is timed like the profiler's backends (war
 timed ones; rounds interleaved, medians with their spread), and the store rows add what the reader
 asked of the store during the timed batches: requests/s, MB/s, the most requests in flight at once,
 retries, and the reads that found no prefetch of their member running (each waited a round trip).
+Every row also splits its CPU per sample: the loader's process (decoding, augmenting, the store
+client's requests) and the processes below it, which with `--local-s3` is the store server itself.
+On a machine whose cores the loader already fills, the server's share is throughput the store row
+loses that a store elsewhere would not cost.
 The goal the docs track: the store row at 80% or more of local disk's samples/s.
 """
 
@@ -48,6 +52,8 @@ class StoreRow:
     max_in_flight: int | None = None
     retries: int | None = None
     not_prefetched: int | None = None  # reads that waited a round trip, all rounds
+    loader_cpu_ms: float | None = None  # CPU ms per sample of the loader's process (median round's)
+    below_cpu_ms: float | None = None  # of the processes below it: the store server it started, if any
 
 
 def run_store_bench(config: StoreBenchConfig) -> list[StoreRow]:
@@ -73,18 +79,18 @@ def run_store_bench(config: StoreBenchConfig) -> list[StoreRow]:
     rows = []
     for label, _, _ in variants:
         rounds = measured[label]
-        rates = [rate for rate, _ in rounds]
-        if rounds[0][1] is None:
-            rows.append(StoreRow(label, rates))
-            continue
         middle = sorted(rounds, key=lambda item: item[0])[len(rounds) // 2][1]
-        rows.append(StoreRow(label, rates, middle["requests_per_s"], middle["megabytes_per_s"],
+        cpu = dict(loader_cpu_ms=middle["loader_cpu_ms"], below_cpu_ms=middle["below_cpu_ms"])
+        if "requests_per_s" not in middle:
+            rows.append(StoreRow(label, [rate for rate, _ in rounds], **cpu))
+            continue
+        rows.append(StoreRow(label, [rate for rate, _ in rounds], middle["requests_per_s"], middle["megabytes_per_s"],
                              max(stats["max_in_flight"] for _, stats in rounds), sum(s["retries"] for _, s in rounds),
-                             sum(s["not_prefetched"] for _, s in rounds)))
+                             sum(s["not_prefetched"] for _, s in rounds), **cpu))
     return rows
 
 
-def _measure(config: StoreBenchConfig, location: str, in_flight: int) -> tuple[float, dict | None]:
+def _measure(config: StoreBenchConfig, location: str, in_flight: int) -> tuple[float, dict]:
     from mmssl.pipelines.loader import build_loader
 
     loader = build_loader(config.pipeline, location, batch_size=config.batch_size, num_threads=config.threads,
@@ -98,10 +104,12 @@ def _measure(config: StoreBenchConfig, location: str, in_flight: int) -> tuple[f
     after = loader.store_stats()
     stream.close()
     del loader
+    cpu = {"loader_cpu_ms": 1000 * (timed.cpu_s - timed.cpu_below_s) / timed.samples,
+           "below_cpu_ms": 1000 * timed.cpu_below_s / timed.samples}
     if before is None:
-        return timed.samples_per_s, None
+        return timed.samples_per_s, cpu
     return timed.samples_per_s, {
-        "requests_per_s": (after.requests - before.requests) / timed.wall_s,
+        **cpu, "requests_per_s": (after.requests - before.requests) / timed.wall_s,
         "megabytes_per_s": (after.bytes - before.bytes) / timed.wall_s / 1e6,
         "max_in_flight": after.max_in_flight, "retries": after.retries - before.retries,
         "not_prefetched": after.not_prefetched - before.not_prefetched}
@@ -154,13 +162,15 @@ def render_store_rows(config: StoreBenchConfig, rows: list[StoreRow]) -> str:
     local = spread(rows[0].samples_per_s)["median"]
     lines = [f"{config.pipeline}, batch {config.batch_size}, {config.threads} DALI threads, "
              f"{config.rounds} rounds x {config.batches} batches",
-             "| data | samples/s | vs local disk | requests/s | MB/s | most in flight | retries | reads not prefetched |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| data | samples/s | vs local disk | requests/s | MB/s | most in flight | retries | reads not prefetched "
+             "| loader CPU ms/sample | local server CPU ms/sample |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         rate = spread(row.samples_per_s)
         store = ("-",) * 5 if row.requests_per_s is None else (
             f"{row.requests_per_s:.0f}", f"{row.megabytes_per_s:.1f}", str(row.max_in_flight), str(row.retries),
             str(row.not_prefetched))
         lines.append(f"| {row.label} | {rate['median']:.0f} ({rate['min']:.0f}-{rate['max']:.0f}) | "
-                     f"{100 * rate['median'] / local:.0f}% | " + " | ".join(store) + " |")
+                     f"{100 * rate['median'] / local:.0f}% | " + " | ".join(store)
+                     + f" | {row.loader_cpu_ms:.1f} | {row.below_cpu_ms:.1f} |")
     return "\n".join(lines)

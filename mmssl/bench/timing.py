@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from mmssl.bench.cpu_time import cpu_s_since, process_cpu_s, usable_cores
+from mmssl.bench.cpu_time import cpu_split_since, process_cpu_s, usable_cores
 from mmssl.bench.gpu_monitor import GpuMonitor
 
 
@@ -33,8 +33,9 @@ class Timed:
     batches: int
     samples: int
     wall_s: float
-    cpu_s: float
+    cpu_s: float  # this process and every process below it
     gpu: dict
+    cpu_below_s: float = 0.0  # of cpu_s, the processes below this one (workers, a server it started)
 
     @property
     def samples_per_s(self) -> float:
@@ -63,8 +64,8 @@ def time_stream(stream: Iterator[dict], budget: Budget, watch_gpu: bool) -> Time
             elapsed = time.perf_counter() - start
             if (elapsed >= budget.seconds) if budget.seconds is not None else batches == budget.batches:
                 break
-        cpu_s = cpu_s_since(cpu_start)
-    return Timed(budget.warmup, batches, samples, elapsed, cpu_s, gpu.summary())
+        own_s, below_s = cpu_split_since(cpu_start)
+    return Timed(budget.warmup, batches, samples, elapsed, own_s + below_s, gpu.summary(), below_s)
 
 
 def measure(open_stream: Callable[[], Iterator[dict]], budget: Budget, watch_gpu: bool = False) -> Timed:
