@@ -15,6 +15,7 @@ import sys
 
 from mmssl.objectives.jigsaw import JigsawConfig
 from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
+from mmssl.train.embedded import embedded_adam
 from mmssl.train.recipe_cli import OBJECT_KNN, RecipeConfig, run_recipe
 
 METHOD = "jigsaw"  # key of mmssl.objectives.METHODS
@@ -47,7 +48,7 @@ def embedded_config() -> RecipeConfig:
                           "tile_px": 20, "tile_flip": False},
         train=TrainConfig(epochs=60, max_steps=300, batch_size=32, checkpoint_every_steps=150, log_every_steps=25,
                           loader_threads=1),
-        optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=64, weight_decay=1e-6, warmup_steps=10),
+        optim=embedded_adam(),
         cluster=ClusterConfig(num_workers=2, cpus_per_worker=1),
     )
 

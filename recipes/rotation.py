@@ -11,7 +11,7 @@ import sys
 
 from mmssl.objectives.rotation import RotationConfig
 from mmssl.train.config import ClusterConfig, OptimConfig, TrainConfig
-from mmssl.train.embedded import EMBEDDED_IMAGE_VIEW, EMBEDDED_STRONG_COLOR
+from mmssl.train.embedded import EMBEDDED_IMAGE_VIEW, EMBEDDED_STRONG_COLOR, embedded_adam
 from mmssl.train.recipe_cli import RecipeConfig, run_recipe
 
 METHOD = "rotation"  # key of mmssl.objectives.METHODS
@@ -41,7 +41,7 @@ def embedded_config() -> RecipeConfig:
         pipeline_options={"all_rotations": True, **EMBEDDED_IMAGE_VIEW, "image_color": EMBEDDED_STRONG_COLOR},
         train=TrainConfig(epochs=40, max_steps=150, batch_size=16, checkpoint_every_steps=75, log_every_steps=25,
                           loader_threads=1),
-        optim=OptimConfig(optimizer="adam", base_lr=1e-3, base_batch_size=64, weight_decay=1e-6, warmup_steps=10),
+        optim=embedded_adam(),
         cluster=ClusterConfig(num_workers=2, cpus_per_worker=1),
     )
 

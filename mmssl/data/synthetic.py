@@ -52,7 +52,8 @@ IMAGE_CLASS_NAMES = (
 # "one_object" scenes: one large shape near the middle (object-centric, as ImageNet photos are), whose
 # parts tell where in the picture they are; the "structure" families are textures that look alike everywhere
 IMAGE_OBJECT_CLASS_NAMES = ("disc", "square", "triangle", "ring", "x_mark", "plus")
-IMAGE_SCENES = ("structure", "one_object")
+_SCENE_CLASSES = {"structure": IMAGE_CLASS_NAMES, "one_object": IMAGE_OBJECT_CLASS_NAMES}
+IMAGE_SCENES = tuple(_SCENE_CLASSES)
 VIDEO_COLOURS = ("any", "hue_only")
 VIDEO_CLASS_NAMES = ("disc", "square", "triangle", "ring", "x_mark", "diamond", "bar", "plus")
 MAX_CLASSES = len(IMAGE_CLASS_NAMES)
@@ -283,19 +284,18 @@ def _centred_object(kind: str) -> Callable[[np.random.Generator, int, int], np.n
     return mask
 
 
-_OBJECT_MASKS = {kind: _centred_object(kind) for kind in IMAGE_OBJECT_CLASS_NAMES}
+_IMAGE_MASKS = {**_CLASS_MASKS, **{kind: _centred_object(kind) for kind in IMAGE_OBJECT_CLASS_NAMES}}
 
 
 def image_class_names(scene: str = "structure") -> tuple[str, ...]:
     """The image classes of a scene kind (IMAGE_SCENES), by label."""
-    return IMAGE_OBJECT_CLASS_NAMES if scene == "one_object" else IMAGE_CLASS_NAMES
+    return _SCENE_CLASSES[scene]
 
 
 def render_image(class_index: int, width: int, height: int, rng: np.random.Generator,
                  scene: str = "structure") -> np.ndarray:
     """An upright HxWx3 uint8 picture of class `class_index` (an index into image_class_names(scene))."""
-    masks = _OBJECT_MASKS if scene == "one_object" else _CLASS_MASKS
-    mask = masks[image_class_names(scene)[class_index]](rng, height, width)[..., None]
+    mask = _IMAGE_MASKS[image_class_names(scene)[class_index]](rng, height, width)[..., None]
     background, foreground = _colour_pair(rng)
     yy, xx = _grid(height, width)
     # a soft linear gradient on the background, towards a random direction
