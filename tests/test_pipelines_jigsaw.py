@@ -50,6 +50,17 @@ def test_tile_augmentation_flips_tiles_independently(square_dataset, square_pixe
     assert 0.2 < flags.mean() < 0.8 and (flags.any(axis=1) & ~flags.all(axis=1)).any()
 
 
+def test_tile_flip_off_keeps_every_augmented_tile_unmirrored(square_dataset, square_pixels):
+    """`tile_flip=False` (Jigsaw's embedded default): tiles still augmented, none mirrored."""
+    batch = _batch("jigsaw", square_dataset, permutations=100, augment_tiles=True, tile_color=NO_COLOUR,
+                   tile_flip=False)
+    tiles = to_pixels(batch["tiles"])
+    for b, index in enumerate(batch["index"].tolist()):
+        for j, cell in enumerate(batch["perm"][b].tolist()):
+            found = tile_offsets(tiles[b, j], square_pixels[index], cell)
+            assert found and all(not mirrored for *_, mirrored in found), (index, j, found)
+
+
 def test_label_is_the_row_of_the_permutation_set(square_dataset):
     loader = build_loader("jigsaw", square_dataset, batch_size=8, options={"permutations": 100})
     table = torch.as_tensor(loader.cfg.permutation_set())
